@@ -1,0 +1,83 @@
+"""Running the app under uvicorn (chosen by measurement: see benchmarks/RESULTS.md)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import uvicorn
+
+from core import migrate
+from core.app import app_from_registry, build_registry, make_app
+from core.registry import Registry
+from core.settings import Settings, load_settings
+
+__all__ = ["serve", "worker_app"]
+
+log = logging.getLogger("switchyard")
+CONFIG_ENV = "SWITCHYARD_CONFIG"
+
+
+def migrate_registry(registry: Registry) -> None:
+    """Bring every enabled plugin's tables to their newest revision."""
+    sources = [migrate.kernel_source(), *registry.migration_sources]
+    migrate.upgrade(registry.settings.database_url, sources)
+
+
+def worker_app() -> Any:
+    """Factory each uvicorn worker process calls when ``--workers`` > 1."""
+    app = make_app(load_settings(os.environ.get(CONFIG_ENV) or None))
+    gc.freeze()
+    return app
+
+
+def serve(settings: Settings, *, config_path: str | None = None) -> None:
+    """Migrate, print where to go, then serve until SIGTERM/SIGINT.
+
+    On SIGTERM uvicorn stops accepting connections, lets in-flight requests
+    finish (up to ``server.graceful_timeout``), then runs the app's shutdown:
+    jobs stop, queued events flush, the database closes.
+    """
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    registry = build_registry(settings)
+    migrate_registry(registry)
+    server = settings.server
+    base = f"http://{server.host}:{server.port}"
+    for warning in getattr(settings, "warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    failed = [r.name for r in registry.plugins.values() if r.status == "failed"]
+    if failed:
+        print(f"warning: plugin(s) failed to load: {', '.join(failed)} (see {base}/ui/plugins)", file=sys.stderr)
+    print(f"Switchyard {registry.plugins['core'].version or ''} serving on {base}", flush=True)
+    print(f"  UI:        {base}/ui/", flush=True)
+    print(f"  Anthropic: ANTHROPIC_BASE_URL={base}", flush=True)
+    print(f"  State:     {settings.home}", flush=True)
+    options: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": settings.logging.access_log,
+        "log_level": settings.logging.level.lower(),
+        "timeout_graceful_shutdown": int(server.graceful_timeout) or None,
+        "server_header": False,
+    }
+    if server.workers > 1:
+        if config_path:
+            os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+        os.environ["SWITCHYARD_SERVER__HOST"] = server.host
+        os.environ["SWITCHYARD_SERVER__PORT"] = str(server.port)
+        uvicorn.run("core.server:worker_app", factory=True, workers=server.workers, **options)
+        return
+    app = app_from_registry(registry)
+    gc.freeze()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a finished shutdown is a clean exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(app, **options)

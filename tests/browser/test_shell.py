@@ -1,0 +1,116 @@
+"""The UI shell in real headless Chromium: phone and desktop widths, every theme, zero axe violations."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.core.server_helpers import RunningServer, running_server
+
+AXE = Path(__file__).resolve().parents[1] / "assets" / "axe.min.js"
+CHROMIUM = os.environ.get("SWITCHYARD_TEST_CHROMIUM", "/usr/lib/chromium/chromium")
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        f"browser tests left out: no Chromium at {CHROMIUM} (apt-get install chromium, "
+        "or set SWITCHYARD_TEST_CHROMIUM)",
+        allow_module_level=True,
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("browser") / "home") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+    ]
+
+
+@pytest.mark.parametrize("width,height", [(375, 812), (1440, 900)])
+@pytest.mark.parametrize("theme", ["light", "dark", "contrast"])
+def test_shell_pages_have_no_axe_violations(server: RunningServer, browser: Any, width: int, height: int, theme: str) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.add_cookies([{"name": "sy_theme", "value": theme, "url": server.base}])
+    page = context.new_page()
+    try:
+        for path in ("/ui/", "/ui/plugins"):
+            page.goto(server.base + path)
+            assert page.locator("html").get_attribute("data-theme") == theme
+            violations = axe_violations(page)
+            assert violations == [], f"{path} at {width}px, {theme}: {json.dumps(violations, indent=1)}"
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= width, f"{path} scrolls sideways at {width}px ({scroll_width}px wide)"
+    finally:
+        context.close()
+
+
+def test_keyboard_user_can_skip_to_content_and_reach_navigation(server: RunningServer, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    try:
+        page.goto(server.base + "/ui/")
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.textContent.trim()")
+        assert focused == "Skip to content"
+        assert page.locator(".skip-link").is_visible()
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        assert page.locator("nav[aria-label=\"Main\"] a[aria-current=\"page\"]").inner_text().strip() == "Home"
+    finally:
+        page.close()
+
+
+def test_theme_switch_with_the_form_persists(server: RunningServer, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    try:
+        page.goto(server.base + "/ui/plugins")
+        page.select_option("#theme-select", "dark")
+        page.wait_for_function("document.documentElement.dataset.theme === 'dark'")
+        page.goto(server.base + "/ui/")
+        assert page.locator("html").get_attribute("data-theme") == "dark"
+    finally:
+        context.close()
+
+
+def test_service_worker_registers_and_manifest_is_installable(server: RunningServer, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(server.base + "/ui/")
+        scope = page.evaluate(
+            "async () => (await navigator.serviceWorker.ready).scope"
+        )
+        assert scope == server.base + "/ui/"
+        manifest = page.evaluate("async () => (await fetch('/ui/manifest.webmanifest')).json()")
+        assert manifest["display"] == "standalone" and manifest["start_url"] == "/ui/"
+    finally:
+        context.close()

@@ -1,0 +1,72 @@
+"""Shared fixtures: real apps built from small inline plugins, on a throwaway SQLite database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from core import migrate
+from core.app import app_from_registry, build_registry
+from core.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test may touch the developer's real ~/.switchyard."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SWITCHYARD_HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("SWITCHYARD_") and name not in ("SWITCHYARD_HOME",) and "__" in name:
+            monkeypatch.delenv(name)
+    return home
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings from TOML text (or defaults) with the home in tmp_path."""
+
+    def factory(toml: str | None = None, env: dict[str, str] | None = None) -> Settings:
+        path = None
+        if toml is not None:
+            path = tmp_path / "switchyard.toml"
+            path.write_text(toml)
+        return load_settings(path, env=env or {}, home=str(tmp_path / "home"))
+
+    return factory
+
+
+@pytest.fixture
+def make_app(settings_for: Callable[..., Settings]) -> Callable[..., Litestar]:
+    """``make_app(plugins=[...])``: a real app from inline plugins, database migrated."""
+
+    def factory(plugins: Sequence[Any] = (), *, settings: Settings | None = None, toml: str | None = None) -> Litestar:
+        settings = settings or settings_for(toml)
+        registry = build_registry(settings, plugins=list(plugins))
+        migrate.upgrade(settings.database_url, [migrate.kernel_source(), *registry.migration_sources])
+        return app_from_registry(registry)
+
+    return factory
+
+
+@pytest.fixture
+def client_for(make_app: Callable[..., Litestar]) -> Iterator[Callable[..., TestClient[Litestar]]]:
+    """A started TestClient for an app of the given plugins (lifespan runs)."""
+    clients: list[TestClient[Litestar]] = []
+
+    def factory(plugins: Sequence[Any] = (), **kwargs: Any) -> TestClient[Litestar]:
+        client = TestClient(make_app(plugins, **kwargs))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.__exit__(None, None, None)

@@ -1,0 +1,1 @@
+"""Test-only helpers for the database tests: a PostgreSQL fixture and a sample plugin."""

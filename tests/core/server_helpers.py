@@ -1,0 +1,95 @@
+"""Running a real ``switchyard serve`` process for tests, and the sample distributions it discovers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_DISTS = REPO / "tests" / "sample_dist"
+SWITCHYARD = str(Path(sys.executable).with_name("switchyard"))
+
+
+def install_sample_dists(target: Path, *names: str) -> Path:
+    """pip-install the sample plugin distributions into ``target`` (a folder for PYTHONPATH)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+         "--no-build-isolation", "--target", str(target), *(str(SAMPLE_DISTS / n) for n in names)],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli_env(home: Path, pythonpath: Path | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHYARD_")}
+    env["SWITCHYARD_HOME"] = str(home)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[str]
+    base: str
+    home: Path
+
+    def output(self) -> str:
+        if self.process.poll() is None:
+            return ""
+        out, _ = self.process.communicate()
+        return out
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@contextmanager
+def running_server(home: Path, *args: str, pythonpath: Path | None = None, **env: str) -> Iterator[RunningServer]:
+    """Start ``switchyard serve`` on a free port and wait until /healthz answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [SWITCHYARD, "serve", "--port", str(port), *args],
+        env=cli_env(home, pythonpath, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", home)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{server.output()}")
+            try:
+                if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not answer /healthz within 30 s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -1,0 +1,1 @@
+raise ImportError("switchyard-broken needs libfrobnicate, which is not installed")
