@@ -26,6 +26,7 @@ run: $(STAMP)
 	$(VENV)/bin/switchyard serve
 
 test: $(DEVSTAMP)
+	$(VENV)/bin/ruff check core web plugins marketplace sandbox migrations tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEVSTAMP)

@@ -26,7 +26,7 @@ from core.registry import Registry, ViewRegistration
 from core.settings import Settings, load_settings
 from core.templating import CSRF_COOKIE, CSRF_HEADER, Templates
 
-__all__ = ["build_registry", "make_app"]
+__all__ = ["app_from_registry", "build_registry", "make_app", "switchyard_version"]
 
 log = logging.getLogger("switchyard")
 PluginLike = PluginSpec | Callable[..., Any] | tuple[str, Any]
@@ -45,6 +45,7 @@ def build_registry(settings: Settings | None = None, *, plugins: Sequence[Plugin
     root = Configurator(registry)
     root.include(probes.includeme, plugin="core")
     registry.report("core").origin = "kernel"
+    registry.report("core").version = switchyard_version()
     if plugins is None:
         chosen = settings.plugins
         specs, reports = discover(enabled=chosen.enabled, disabled=chosen.disabled, required=chosen.required)
@@ -112,7 +113,7 @@ def app_from_registry(registry: Registry) -> Litestar:
             cookie_secure=secure,
             cookie_samesite="strict",
         ),
-        openapi_config=OpenAPIConfig(title="Switchyard", version=_version(), path="/schema"),
+        openapi_config=OpenAPIConfig(title="Switchyard", version=switchyard_version(), path="/schema"),
         exception_handlers={HTTPException: _ui_error_handler},
         logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
         debug=False,
@@ -125,7 +126,7 @@ def _state(registry: Registry) -> Any:
     return State({"registry": registry})
 
 
-def _version() -> str:
+def switchyard_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -169,7 +170,7 @@ def _ui_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Re
                 title=f"Error {exc.status_code}",
                 status_code=exc.status_code,
             )
-        except Exception:  # noqa: BLE001 - fall back to JSON if the shell itself is broken
+        except Exception:
             log.exception("error page failed to render")
     return Response(
         {"status_code": exc.status_code, "detail": exc.detail},

@@ -11,7 +11,7 @@ import click
 from core.actions import ConfigurationError
 from core.settings import Settings, SettingsError, load_settings
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 
 class _Context:

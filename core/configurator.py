@@ -374,3 +374,6 @@ class Configurator:
             registry.report(item.plugin).nav.append(item.title)
         for job in registry.jobs:
             registry.report(job.plugin).jobs.append(job.id)
+        for report in registry.plugins.values():
+            for items in (report.hooks, report.routes, report.views, report.nav, report.jobs):
+                items[:] = sorted(set(items))

@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 
 from core import migrate
-from core.app import app_from_registry, build_registry, make_app
+from core.app import app_from_registry, build_registry, make_app, switchyard_version
 from core.registry import Registry
 from core.settings import Settings, load_settings
 
@@ -54,7 +54,7 @@ def serve(settings: Settings, *, config_path: str | None = None) -> None:
     failed = [r.name for r in registry.plugins.values() if r.status == "failed"]
     if failed:
         print(f"warning: plugin(s) failed to load: {', '.join(failed)} (see {base}/ui/plugins)", file=sys.stderr)
-    print(f"Switchyard {registry.plugins['core'].version or ''} serving on {base}", flush=True)
+    print(f"Switchyard {switchyard_version()} serving on {base}", flush=True)
     print(f"  UI:        {base}/ui/", flush=True)
     print(f"  Anthropic: ANTHROPIC_BASE_URL={base}", flush=True)
     print(f"  State:     {settings.home}", flush=True)
