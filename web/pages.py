@@ -59,11 +59,11 @@ def _file(path: str, media_type: str, *, cache: str = "no-cache") -> Response[by
 
 def offline(request: Request[Any, Any, Any]) -> Response[bytes]:
     """A plain page the service worker caches for when the gateway is unreachable."""
-    return _file(os.path.join(TEMPLATE_DIR, "offline.html"), "text/html; charset=utf-8")
+    return _file(os.path.join(TEMPLATE_DIR, "offline.html"), "text/html")
 
 
 def service_worker(request: Request[Any, Any, Any]) -> Response[bytes]:
-    response = _file(os.path.join(STATIC_DIR, "sw.js"), "text/javascript; charset=utf-8")
+    response = _file(os.path.join(STATIC_DIR, "sw.js"), "text/javascript")
     response.headers["service-worker-allowed"] = "/ui/"
     return response
 
