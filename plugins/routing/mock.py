@@ -30,8 +30,9 @@ def _last_user_text(body: dict[str, Any]) -> str:
             return content
         if isinstance(content, list):
             texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
-            if texts:
-                return " ".join(texts)
+            spoken = [t for t in texts if not t.lstrip().startswith("<system-reminder>")]
+            if spoken or texts:
+                return (spoken or texts)[-1]  # Claude Code puts reminders first, the prompt last
             results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
             if results:
                 return f"[tool result for {results[-1].get('tool_use_id', '?')}]"

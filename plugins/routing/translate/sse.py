@@ -49,11 +49,22 @@ class SSEParser:
         events: list[tuple[str | None, bytes]] = []
         start = 0
         find = buf.find
+        startswith = buf.startswith
         while True:
             end = find(b"\n", start)
             if end < 0:
                 break
-            self._line(buf[start:end], events)
+            # Fast paths for what model APIs send: "event: X" lines, and single-line
+            # "data: ...\n\n" events, handled without the general line machinery.
+            if startswith(b"data: ", start) and not self._data and buf[end + 1 : end + 2] == b"\n":
+                events.append((self._event, buf[start + 6 : end]))
+                self._event = None
+                start = end + 2
+                continue
+            if startswith(b"event: ", start):
+                self._event = buf[start + 7 : end].decode("utf-8", "replace")
+            else:
+                self._line(buf[start:end], events)
             start = end + 1
         self._buf = buf[start:] if start < len(buf) else _EMPTY
         return events

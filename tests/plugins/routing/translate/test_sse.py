@@ -39,8 +39,9 @@ def test_events_are_the_same_for_every_split(how: str) -> None:
 def test_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
     parser = SSEParser()
     assert parser.feed(b"data: x\r") == []
-    assert parser.feed(b"\n\r") == []
-    assert parser.feed(b"\n") == [(None, b"x")]
+    assert parser.feed(b"\n") == []  # the LF of that CRLF: not a second (blank) line
+    assert parser.feed(b"\r") == [(None, b"x")]  # a lone CR is a line end of its own
+    assert parser.feed(b"\ndata: y\n\n") == [(None, b"y")]
 
 
 def test_comments_are_reported_in_order_when_asked() -> None:
