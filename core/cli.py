@@ -54,7 +54,19 @@ class _PluginGroup(click.Group):
         return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+        found = super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+        if found is None:
+            self._explain_missing(ctx, cmd_name)
+        return found
+
+    def _explain_missing(self, ctx: click.Context, cmd_name: str) -> None:
+        """A command of a plugin that failed to load: say why instead of 'No such command'."""
+        registry = ctx.find_root().ensure_object(dict).get("switchyard")
+        registry = getattr(registry, "_registry", None)
+        report = registry.plugins.get(cmd_name) if registry is not None else None
+        if report is not None and report.status == "failed":
+            reason = (report.error or "").strip().splitlines()[-1:] or ["unknown error"]
+            raise click.UsageError(f"'{cmd_name}' is unavailable: plugin {cmd_name!r} failed to load: {reason[0]}")
 
 
 def _ctx(ctx: click.Context) -> _Context:

@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["derive_secret", "prepare_home", "secret_key"]
+__all__ = ["derive_secret", "pid_file", "prepare_home", "read_pid", "secret_key"]
 
 _KEY_FILE = "secret.key"
 
@@ -48,3 +48,15 @@ def secret_key(home: str) -> bytes:
 def derive_secret(key: bytes, purpose: str) -> bytes:
     """A separate 32-byte key per purpose, so one leaked use does not expose the others."""
     return hmac.new(key, purpose.encode(), hashlib.sha256).digest()
+
+
+def pid_file(home: str) -> Path:
+    """Where ``serve`` records its process id, so CLI commands can signal it."""
+    return Path(home) / "switchyard.pid"
+
+
+def read_pid(home: str) -> int | None:
+    try:
+        return int(pid_file(home).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None

@@ -13,6 +13,7 @@ import uvicorn
 
 from core import migrate
 from core.app import app_from_registry, build_registry, make_app, switchyard_version
+from core.home import pid_file, prepare_home
 from core.registry import Registry
 from core.settings import Settings, load_settings
 
@@ -45,15 +46,18 @@ def serve(settings: Settings, *, config_path: str | None = None) -> None:
     logging.basicConfig(
         level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    prepare_home(settings.home)
     registry = build_registry(settings)
     migrate_registry(registry)
     server = settings.server
     base = f"http://{server.host}:{server.port}"
     for warning in getattr(settings, "warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    failed = [r.name for r in registry.plugins.values() if r.status == "failed"]
-    if failed:
-        print(f"warning: plugin(s) failed to load: {', '.join(failed)} (see {base}/ui/plugins)", file=sys.stderr)
+    for report in registry.plugins.values():
+        if report.status == "failed":
+            reason = (report.error or "").strip().splitlines()[-1:] or ["unknown error"]
+            print(f"warning: plugin {report.name!r} failed to load: {reason[0]} (see {base}/ui/plugins)",
+                  file=sys.stderr)
     print(f"Switchyard {switchyard_version()} serving on {base}", flush=True)
     print(f"  UI:        {base}/ui/", flush=True)
     print(f"  Anthropic: ANTHROPIC_BASE_URL={base}", flush=True)
@@ -69,12 +73,22 @@ def serve(settings: Settings, *, config_path: str | None = None) -> None:
         "timeout_graceful_shutdown": int(server.graceful_timeout) or None,
         "server_header": False,
     }
-    if server.workers > 1:
+    pid_path = pid_file(settings.home)
+    pid_path.write_text(f"{os.getpid()}\n")
+    try:
+        _run(registry, options, server.workers, config_path)
+    finally:
+        pid_path.unlink(missing_ok=True)
+
+
+def _run(registry: Registry, options: dict[str, Any], workers: int, config_path: str | None) -> None:
+    server = registry.settings.server
+    if workers > 1:
         if config_path:
             os.environ[CONFIG_ENV] = os.path.abspath(config_path)
         os.environ["SWITCHYARD_SERVER__HOST"] = server.host
         os.environ["SWITCHYARD_SERVER__PORT"] = str(server.port)
-        uvicorn.run("core.server:worker_app", factory=True, workers=server.workers, **options)
+        uvicorn.run("core.server:worker_app", factory=True, workers=workers, **options)
         return
     app = app_from_registry(registry)
     gc.freeze()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plugins.routing import hookspecs
+from plugins.routing import cli, hookspecs
 from plugins.routing.config import RoutingSettings, from_ccr, from_settings
 from plugins.routing.endpoints import ENDPOINTS
 from plugins.routing.model import UsageEvent
@@ -32,7 +32,11 @@ def includeme(config: Configurator) -> None:
     async def start(registry: Registry, **_: Any) -> None:
         from plugins.routing.pipeline import Gateway
 
-        registry.state["routing.gateway"] = Gateway(registry, routing)
+        from plugins.routing.reload import install_sighup
+
+        gateway = Gateway(registry, routing)
+        registry.state["routing.gateway"] = gateway
+        install_sighup(gateway)
 
     async def stop(registry: Registry, **_: Any) -> None:
         gateway = registry.state.pop("routing.gateway", None)
@@ -45,3 +49,4 @@ def includeme(config: Configurator) -> None:
     config.add_hook("startup", start, name="routing.start")
     config.add_hook("shutdown", stop, name="routing.stop")
     config.add_subscriber(UsageEvent, deliver_usage)
+    config.add_cli_command(cli.routing)

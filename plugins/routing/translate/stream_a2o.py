@@ -13,7 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ._common import ANTHROPIC_TO_OPENAI_STOP, decode, encode, new_completion_id, usage_to_openai
+import msgspec
+
+from ._common import ANTHROPIC_TO_OPENAI_STOP, encode, new_completion_id, usage_to_openai
 from .errors import openai_error, openai_error_type, status_for_anthropic_error_type
 from .sse import SSEParser
 
@@ -22,6 +24,21 @@ __all__ = ["AnthropicToOpenAIStream"]
 _CHUNK_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
 _DONE = b"data: [DONE]\n\n"
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+class _Event(msgspec.Struct):
+    """The keys of an Anthropic stream event we read; `Any` so nothing fails validation."""
+
+    type: Any = None
+    index: Any = -1
+    delta: Any = None
+    content_block: Any = None
+    message: Any = None
+    usage: Any = None
+    error: Any = None
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
 
 
 class AnthropicToOpenAIStream:
@@ -103,24 +120,23 @@ class AnthropicToOpenAIStream:
 
     def _event(self, payload: bytes, out: list[bytes]) -> None:
         try:
-            data = decode(payload)
+            data = _decode_event(payload)
         except ValueError:
             return
-        if not isinstance(data, dict):
-            return
-        kind = data.get("type")
+        kind = data.type
         if kind == "content_block_delta":
             self._delta(data, out)
         elif kind == "content_block_start":
             self._block_start(data, out)
         elif kind == "message_start":
-            message = data.get("message") or {}
+            message = data.message if isinstance(data.message, dict) else {}
             self._take_usage(message.get("usage"))
             self._begin(out, message.get("id"))
         elif kind == "message_delta":
-            self._take_usage(data.get("usage"))
+            self._take_usage(data.usage)
             self._begin(out, None)
-            stop = (data.get("delta") or {}).get("stop_reason")
+            delta = data.delta if isinstance(data.delta, dict) else {}
+            stop = delta.get("stop_reason")
             reason = ANTHROPIC_TO_OPENAI_STOP.get(stop, "stop") if stop else None
             if reason is None:
                 reason = "tool_calls" if self._tools else "stop"
@@ -131,7 +147,7 @@ class AnthropicToOpenAIStream:
                 self._finish_chunk("tool_calls" if self._tools else "stop", out)
             self._finish(out)
         elif kind == "error":
-            error = data.get("error") or {}
+            error = data.error if isinstance(data.error, dict) else {}
             status = status_for_anthropic_error_type(error.get("type"))
             self._fail(out, status, str(error.get("message") or "upstream error"))
         # content_block_stop and unknown events carry nothing for an OpenAI client
@@ -156,13 +172,13 @@ class AnthropicToOpenAIStream:
         )
         out.append(self._head + b'{"role":"assistant","content":""}' + _CHUNK_TAIL)
 
-    def _block_start(self, data: dict[str, Any], out: list[bytes]) -> None:
+    def _block_start(self, data: _Event, out: list[bytes]) -> None:
         self._begin(out, None)
-        block = data.get("content_block") or {}
+        block = data.content_block if isinstance(data.content_block, dict) else {}
         kind = block.get("type")
         if kind == "tool_use":
             number = len(self._tools)
-            self._tools[data.get("index", -1)] = number
+            self._tools[data.index] = number
             arguments = encode(block["input"]).decode() if block.get("input") else ""
             call = {
                 "index": number,
@@ -178,8 +194,8 @@ class AnthropicToOpenAIStream:
             out.append(self._head + b'{"reasoning_content":' + text + b"}" + _CHUNK_TAIL)
         # server_tool_use, web search results, redacted_thinking: nothing an OpenAI client reads
 
-    def _delta(self, data: dict[str, Any], out: list[bytes]) -> None:
-        delta = data.get("delta") or {}
+    def _delta(self, data: _Event, out: list[bytes]) -> None:
+        delta = data.delta if isinstance(data.delta, dict) else {}
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text")
@@ -192,7 +208,7 @@ class AnthropicToOpenAIStream:
                 self._begin(out, None)
                 out.append(self._head + b'{"reasoning_content":' + encode(text) + b"}" + _CHUNK_TAIL)
         elif kind == "input_json_delta":
-            number = self._tools.get(data.get("index", -1))
+            number = self._tools.get(data.index)
             partial = delta.get("partial_json")
             if number is not None and partial:
                 out.append(

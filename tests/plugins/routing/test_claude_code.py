@@ -38,7 +38,7 @@ def claude(server: RunningServer, tmp_path: Path, prompt: str, key: str) -> subp
         "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    return subprocess.run([CLAUDE, "-p", prompt], env=env, cwd=tmp_path, capture_output=True, text=True,
+    return subprocess.run([CLAUDE, "-p", prompt], check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
 
 
