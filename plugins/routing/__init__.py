@@ -31,7 +31,6 @@ def includeme(config: Configurator) -> None:
 
     async def start(registry: Registry, **_: Any) -> None:
         from plugins.routing.pipeline import Gateway
-
         from plugins.routing.reload import install_sighup
 
         gateway = Gateway(registry, routing)
