@@ -114,10 +114,16 @@ class Gateway:
         raise GatewayError(401, "invalid x-api-key" if key else "missing API key: send x-api-key or Authorization: Bearer")
 
     async def decide(self, req: GatewayRequest) -> Decision:
-        canonical = req.body if req.client_api == "anthropic" else translate.openai_request_to_anthropic(
-            req.body, model=str(req.body.get("model", ""))
-        )
-        req.token_estimate = count_request_tokens(canonical)
+        """Route hooks first, then the rules. Work the rules do not need is skipped: token
+        counting only when long-context routing is on (or a route hook may look), and an
+        OpenAI body is translated only when a content rule is configured."""
+        router = self.config.router
+        content_rules = any((router.long_context, router.background, router.think, router.web_search, router.image))
+        canonical = req.body
+        if req.client_api == "openai" and content_rules:
+            canonical = translate.openai_request_to_anthropic(req.body, model=str(req.body.get("model", "")))
+        if router.long_context or self._route:
+            req.token_estimate = count_request_tokens(canonical)
         for hook in self._route:
             chosen = await _maybe_await(hook(request=req))
             if chosen is not None:
@@ -261,6 +267,8 @@ class Gateway:
     def _usage(self, req: GatewayRequest, *, status: int, usage: dict[str, Any], ttft: float | None,
                error: str | None = None) -> None:
         input_tokens = int(usage.get("input_tokens") or usage.get("prompt_tokens") or 0)
+        if status == 200 and not input_tokens:  # the provider reported none: estimate
+            input_tokens = req.token_estimate or count_request_tokens(req.body)
         if status == 200:
             self.sessions.record(req.session_id, input_tokens or req.token_estimate)
         event = UsageEvent(

@@ -17,6 +17,7 @@ _CLIENT_TOOL_TYPES = (None, "custom")
 _BILLING_HEADER = "x-anthropic-billing-header:"
 """Claude Code's first system block: per-request metadata for Anthropic, not an instruction;
 forwarded, it would only change the prompt prefix every turn and defeat provider caching."""
+_MAX_USER = 128
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
@@ -51,7 +52,9 @@ def anthropic_request_to_openai(
             out["stream_options"] = {"include_usage": True}
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and metadata.get("user_id"):
-        out["user"] = str(metadata["user_id"])
+        # 128: the documented cap of safety_identifier, the field replacing `user`; Claude
+        # Code's ids keep their unique device/user part well inside that prefix.
+        out["user"] = str(metadata["user_id"])[:_MAX_USER]
     _tools(body, out)
     if opts.reasoning:
         _reasoning(body, out, opts)

@@ -109,6 +109,10 @@ class AnthropicToOpenAIStream:
             self._fail(out, 500, "upstream stream ended unexpectedly")
         return b"".join(out)
 
+    def ping(self) -> bytes:
+        """A keep-alive while the upstream is silent: an SSE comment, which OpenAI SDKs skip."""
+        return b"" if self._closed else b": ping\n\n"
+
     def error(self, status: int, message: str) -> bytes:
         if self._closed:
             return b""

@@ -163,6 +163,16 @@ class OpenAIToAnthropicStream:
             self._fail(out, 500, "upstream stream ended unexpectedly", "api_error")
         return b"".join(out)
 
+    def ping(self) -> bytes:
+        """A keep-alive to send while the upstream is silent: message_start first if it has
+        not gone out yet, then an Anthropic `ping` event (what the real API sends)."""
+        if self._closed:
+            return b""
+        out: list[bytes] = []
+        self._start(out)
+        out.append(_PING)
+        return b"".join(out)
+
     def error(self, status: int, message: str) -> bytes:
         """An error mid-stream (upstream broke, timeout, ...) as an Anthropic error event."""
         if self._closed:

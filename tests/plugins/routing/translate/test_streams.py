@@ -388,3 +388,14 @@ def test_checker_rejects_broken_streams(events: tuple[tuple[str, dict[str, Any]]
 def test_checker_accepts_a_minimal_stream() -> None:
     check_anthropic_stream(_sse(START, TEXT0, STOP0, DELTA, END))
     assert msgspec.json.decode(_sse(START)[len(b"event: message_start\ndata: "):])
+
+
+def test_caller_driven_pings() -> None:
+    stream = o2a()
+    out = stream.ping() + stream.feed(chunk({"content": "x"}, "stop")) + stream.ping()
+    out += stream.close()
+    assert [n for n, _ in check_anthropic_stream(out)][:2] == ["message_start", "ping"]
+    assert stream.ping() == b""
+    openai_side = a2o()
+    assert openai_side.ping() == b": ping\n\n"
+    assert openai_chunks(openai_side.ping()) == []
