@@ -65,6 +65,7 @@ class RoutingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fallback: dict[str, list[str]] = {}
     retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     log_decisions: bool = False
+    ping_interval_ms: Annotated[int, msgspec.Meta(ge=50)] = 10_000
 
 
 class RoutingConfig(msgspec.Struct, kw_only=True):
@@ -78,6 +79,7 @@ class RoutingConfig(msgspec.Struct, kw_only=True):
     fallback: dict[str, list[str]]
     retries: int
     log_decisions: bool = False
+    ping_interval_ms: int = 10_000
     source: str = "switchyard.toml"
 
 
@@ -111,6 +113,7 @@ def from_settings(settings: RoutingSettings) -> RoutingConfig:
         fallback={_scenario_key(k): v for k, v in settings.fallback.items()},
         retries=settings.retries,
         log_decisions=settings.log_decisions,
+        ping_interval_ms=settings.ping_interval_ms,
     )
     _check_targets(config)
     return config

@@ -54,6 +54,10 @@ class AnthropicPassthrough:
             if isinstance(value, int):
                 self.usage[name] = value
 
+    def ping(self) -> bytes:
+        """Nothing: Anthropic upstreams send their own pings, and ours must not precede message_start."""
+        return b""
+
     def close(self) -> bytes:
         if self.finished:
             return b""
@@ -84,6 +88,9 @@ class OpenAIPassthrough:
                     "cache_read_input_tokens": int(cached),
                 }
         return data
+
+    def ping(self) -> bytes:
+        return b": ping\n\n"  # an SSE comment: OpenAI SDKs skip it
 
     def close(self) -> bytes:
         if self.finished:

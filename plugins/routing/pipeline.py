@@ -6,6 +6,7 @@ leaves through the event bus without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 import logging
@@ -196,7 +197,7 @@ class Gateway:
                 headers["anthropic-beta"] = req.headers["anthropic-beta"]
         if api == "anthropic":
             if req.client_api == "anthropic":
-                return dict(req.body, model=model), headers
+                return translate.drop_unsigned_thinking(dict(req.body, model=model)), headers
             return translate.openai_request_to_anthropic(req.body, model=model), headers
         if req.client_api == "openai":
             body = dict(req.body, model=model)
@@ -248,7 +249,8 @@ class Gateway:
         await start_response(send, 200, SSE_HEADERS, self._route_headers(req))
         ttft: float | None = None
         try:
-            async for chunk in chunks:
+            first = await self._first_chunk(chunks, converter, send)
+            async for chunk in _prepend(first, chunks):
                 out = converter.feed(chunk)
                 for hook in self._on_stream_event:
                     changed = await _maybe_await(hook(request=req, data=out))
@@ -263,6 +265,18 @@ class Gateway:
         await send_bytes(send, tail, more=False)
         self._usage(req, status=200 if converter.finished else 502, usage=converter.usage, ttft=ttft,
                     error=None if converter.finished else "stream ended unexpectedly")
+
+    async def _first_chunk(self, chunks: AsyncIterator[bytes], converter: Any, send: Any) -> bytes | None:
+        """Wait for the upstream's first bytes, sending the client a ping every interval meanwhile
+        (thinking models can be silent for a long time; proxies drop idle connections)."""
+        pending = asyncio.ensure_future(anext(chunks, None))
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=self.config.ping_interval_ms / 1000)
+            if done:
+                return pending.result()
+            ping = converter.ping()
+            if ping:
+                await send_bytes(send, ping, more=True)
 
     def _usage(self, req: GatewayRequest, *, status: int, usage: dict[str, Any], ttft: float | None,
                error: str | None = None) -> None:
@@ -320,6 +334,14 @@ def _error_body(client_api: str, exc: GatewayError) -> dict[str, Any]:
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _aiter(items: Iterator[bytes]) -> AsyncIterator[bytes]:

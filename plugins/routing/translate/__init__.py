@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._common import TranslateOptions, TranslationError
 from .errors import anthropic_error, error_message_from_upstream, openai_error
-from .request_a2o import anthropic_request_to_openai
+from .request_a2o import anthropic_request_to_openai, drop_unsigned_thinking
 from .request_o2a import openai_request_to_anthropic
 from .responses import anthropic_response_to_openai, openai_response_to_anthropic
 from .sse import SSEParser, anthropic_sse, openai_sse
@@ -27,6 +27,7 @@ __all__ = [
     "anthropic_request_to_openai",
     "anthropic_response_to_openai",
     "anthropic_sse",
+    "drop_unsigned_thinking",
     "error_message_from_upstream",
     "openai_error",
     "openai_request_to_anthropic",

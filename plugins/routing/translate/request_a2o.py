@@ -11,7 +11,7 @@ from typing import Any
 
 from ._common import DEFAULT_OPTIONS, TranslateOptions, encode
 
-__all__ = ["anthropic_request_to_openai"]
+__all__ = ["anthropic_request_to_openai", "drop_unsigned_thinking"]
 
 _CLIENT_TOOL_TYPES = (None, "custom")
 _BILLING_HEADER = "x-anthropic-billing-header:"
@@ -305,3 +305,35 @@ def _output_format(body: dict[str, Any], out: dict[str, Any]) -> None:
             "type": "json_schema",
             "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True},
         }
+
+
+def drop_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """For an Anthropic body going to a real Anthropic model: remove thinking blocks with no
+    signature (minted by this layer from another provider's reasoning_content), which the
+    Anthropic API rejects. Returns `body` itself when there is nothing to drop (no copy on
+    the hot path), else a shallow copy with new message lists; messages left empty go."""
+    messages = body.get("messages")
+    if not messages or not any(_has_unsigned(m) for m in messages):
+        return body
+    kept = []
+    for message in messages:
+        if _has_unsigned(message):
+            content = [b for b in message["content"] if not _unsigned(b)]
+            if not content:
+                continue
+            message = {**message, "content": content}
+        kept.append(message)
+    return {**body, "messages": kept}
+
+
+def _unsigned(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
+
+
+def _has_unsigned(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    return (
+        message.get("role") == "assistant"
+        and isinstance(content, list)
+        and any(_unsigned(b) for b in content)
+    )

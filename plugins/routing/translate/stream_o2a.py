@@ -194,6 +194,8 @@ class OpenAIToAnthropicStream:
         try:
             chunk = _decode_chunk(payload)
         except ValueError:
+            if event == "error":
+                self._upstream_error(payload.decode("utf-8", "replace"), out)
             return  # not a JSON object (a provider's own keep-alive text): nothing to translate
         error = chunk.error
         if error or event == "error":
@@ -204,7 +206,7 @@ class OpenAIToAnthropicStream:
         if choices and isinstance(choices, list) and isinstance(choices[0], dict):
             choice = choices[0]
             delta = choice.get("delta")
-            if delta:
+            if delta and isinstance(delta, dict):
                 self._delta(delta, out)
             reason = choice.get("finish_reason")
             if reason:

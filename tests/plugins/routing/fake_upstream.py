@@ -93,6 +93,8 @@ def _app(state: FakeUpstream) -> web.Application:
             return web.json_response(_openai_answer(body, state.tool_call))
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
+        if mode == "lazy":  # headers at once, first token a second later, like a thinking model
+            await asyncio.sleep(1.0)
         for chunk in _openai_stream(body, cut=mode == "cut"):
             await response.write(chunk)
             await asyncio.sleep(0.005)

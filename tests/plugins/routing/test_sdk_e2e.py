@@ -27,6 +27,7 @@ def config_text(upstream: str) -> str:
 api_key = "{KEY}"
 retries = 0
 timeout_ms = 1500
+ping_interval_ms = 300
 
 [[routing.providers]]
 name = "fake"
@@ -60,6 +61,11 @@ models = ["x"]
 [[routing.providers]]
 name = "cut"
 base_url = "{upstream}/cut/v1/chat/completions"
+models = ["x"]
+
+[[routing.providers]]
+name = "lazy"
+base_url = "{upstream}/lazy/v1/chat/completions"
 models = ["x"]
 
 [routing.router]
@@ -245,3 +251,13 @@ def test_route_header_explains_the_decision(server: RunningServer) -> None:
 def test_models_lists_every_target(gpt: openai.OpenAI) -> None:
     ids = {m.id for m in gpt.models.list()}
     assert {"mock,mock-1", "fake,gpt-4o", "fakeclaude,claude-sonnet-4"} <= ids
+
+
+def test_pings_keep_a_silent_stream_alive(server: RunningServer) -> None:
+    with httpx.stream("POST", f"{server.base}/v1/messages", headers={"x-api-key": KEY}, timeout=30, json={
+        "model": "lazy,x", "max_tokens": 50, "stream": True,
+        "messages": [{"role": "user", "content": "hi"}]}) as response:
+        events = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+    assert events[0] == "message_start"
+    assert events[1] == "ping"  # sent while the provider was silent
+    assert events[-1] == "message_stop" and "content_block_delta" in events

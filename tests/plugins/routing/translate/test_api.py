@@ -86,3 +86,20 @@ def test_round_trip_of_a_tool_conversation_keeps_its_meaning() -> None:
     assert [b["type"] for b in back["messages"][2]["content"]] == ["tool_result", "text"]
     assert back["tools"] == anthropic["tools"] and back["tool_choice"] == {"type": "any"}
     assert back["stop_sequences"] == ["X"] and back["temperature"] == 0.5
+
+
+def test_drop_unsigned_thinking_only_copies_when_needed() -> None:
+    clean = {"messages": [{"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "t", "signature": "sig"}, {"type": "text", "text": "a"}]}]}
+    assert translate.drop_unsigned_thinking(clean) is clean
+    dirty = {"model": "m", "messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": ""},
+                                          {"type": "text", "text": "a"}]},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "only"}]},
+        {"role": "user", "content": "next"}]}
+    out = translate.drop_unsigned_thinking(dirty)
+    assert out["messages"] == [{"role": "user", "content": "q"},
+                               {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+                               {"role": "user", "content": "next"}]
+    assert dirty["messages"][1]["content"][0]["type"] == "thinking"  # input untouched

@@ -399,3 +399,9 @@ def test_caller_driven_pings() -> None:
     openai_side = a2o()
     assert openai_side.ping() == b": ping\n\n"
     assert openai_chunks(openai_side.ping()) == []
+
+
+def test_named_error_event_with_plain_text_is_an_error() -> None:
+    stream = o2a()
+    events = check_anthropic_stream(stream.feed(b"event: error\ndata: model overloaded\n\n"))
+    assert events[-1][1]["error"]["message"] == "model overloaded" and stream.failed
