@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["AnthropicPassthrough", "OpenAIPassthrough"]
+__all__ = ["AnthropicPassthrough", "Chain", "OpenAIPassthrough"]
 
 _DECODE = msgspec.json.decode
 
@@ -96,3 +96,28 @@ class OpenAIPassthrough:
         if self.finished:
             return b""
         return b'data: {"error":{"message":"upstream stream ended unexpectedly","type":"server_error"}}\n\n'
+
+
+class Chain:
+    """Two converters in a row (Gemini -> Anthropic -> OpenAI); usage comes from the first."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first, self.second = first, second
+
+    def feed(self, data: bytes) -> bytes:
+        return self.second.feed(self.first.feed(data))
+
+    def ping(self) -> bytes:
+        return self.second.ping()
+
+    def close(self) -> bytes:
+        tail = self.first.close()
+        return self.second.feed(tail) + self.second.close()
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return self.first.usage
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.first.finished and self.second.finished)

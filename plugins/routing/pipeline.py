@@ -30,7 +30,7 @@ from plugins.routing.asgi import (
 from plugins.routing.config import RoutingConfig
 from plugins.routing.mock import mock_message, mock_stream
 from plugins.routing.model import GatewayError, GatewayRequest, Principal, UsageEvent
-from plugins.routing.passthrough import AnthropicPassthrough, OpenAIPassthrough
+from plugins.routing.passthrough import AnthropicPassthrough, Chain, OpenAIPassthrough
 from plugins.routing.rules import Decision, SessionUsage, choose, session_id
 from plugins.routing.tokens import count_request_tokens
 from plugins.routing.transformers import options_for, transform_body
@@ -168,37 +168,35 @@ class Gateway:
         if api == "mock":
             await self._answer_from_mock(req, model, send)
             return
-        if api not in ("anthropic", "openai"):
-            raise GatewayError(501, f"provider {provider.name!r}: the {api!r} API is not supported yet")
-        body, headers = self._upstream_request(req, provider, model)
-        reply = await self.client.post(provider, provider.config.base_url, _ENCODE(body), headers)
+        url, body, headers = self._upstream_request(req, provider, model)
+        reply = await self.client.post(provider, url, _ENCODE(body), headers)
         if reply.status >= 400:
             raw = await reply.read()
             raise GatewayError(reply.status, translate.error_message_from_upstream(reply.status, raw))
         if req.stream:
-            converter = self._stream_converter(req, api, model)
-            await self._stream(req, reply.chunks(), converter, send)
+            await self._stream(req, reply.chunks(), self._stream_converter(req, api, model), send)
             return
-        answer = _decode(await reply.read())
-        usage = _usage_of(answer)
-        if req.client_api != api:
-            answer = (translate.openai_response_to_anthropic(answer, model=model) if api == "openai"
-                      else translate.anthropic_response_to_openai(answer, model=model))
+        answer, usage = _to_client(req.client_api, api, _decode(await reply.read()), model)
         await self._finish_json(req, answer, usage, send)
 
     def _upstream_request(
         self, req: GatewayRequest, provider: Provider, model: str
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        api = provider.config.api
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """(url, body, headers) in the provider's API, translated only when the APIs differ."""
+        api, url = provider.config.api, provider.config.base_url
         headers = {"content-type": "application/json", "accept": "text/event-stream" if req.stream else "application/json"}
         if api == "anthropic":
             headers["anthropic-version"] = req.headers.get("anthropic-version", "2023-06-01")
             if "anthropic-beta" in req.headers:
                 headers["anthropic-beta"] = req.headers["anthropic-beta"]
-        if api == "anthropic":
             if req.client_api == "anthropic":
-                return translate.drop_unsigned_thinking(dict(req.body, model=model)), headers
-            return translate.openai_request_to_anthropic(req.body, model=model), headers
+                return url, translate.drop_unsigned_thinking(dict(req.body, model=model)), headers
+            return url, translate.openai_request_to_anthropic(req.body, model=model), headers
+        if api == "gemini":
+            canonical = req.body if req.client_api == "anthropic" else translate.openai_request_to_anthropic(
+                req.body, model=model)
+            suffix, body = translate.anthropic_request_to_gemini(canonical, model=model)
+            return _gemini_url(url, suffix), body, headers
         if req.client_api == "openai":
             body = dict(req.body, model=model)
             if req.stream:
@@ -206,14 +204,19 @@ class Gateway:
         else:
             options = options_for(provider.config, model)
             body = translate.anthropic_request_to_openai(req.body, model=model, options=options)
-        return transform_body(provider.config, model, body), headers
+        return url, transform_body(provider.config, model, body), headers
 
     def _stream_converter(self, req: GatewayRequest, api: str, model: str) -> Any:
+        include_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
         if req.client_api == api:
             return AnthropicPassthrough() if api == "anthropic" else OpenAIPassthrough()
         if api == "openai":
             return translate.OpenAIToAnthropicStream(model=model, input_tokens_estimate=req.token_estimate)
-        include_usage = bool((req.body.get("stream_options") or {}).get("include_usage"))
+        if api == "gemini":
+            gemini = translate.GeminiToAnthropicStream(model=model, input_tokens_estimate=req.token_estimate)
+            if req.client_api == "anthropic":
+                return gemini
+            return Chain(gemini, translate.AnthropicToOpenAIStream(model=model, include_usage=include_usage))
         return translate.AnthropicToOpenAIStream(model=model, include_usage=include_usage)
 
     async def _answer_from_mock(self, req: GatewayRequest, model: str, send: Any) -> None:
@@ -315,6 +318,25 @@ def _decode(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise GatewayError(400, "body: expected a JSON object", error_type="invalid_request_error")
     return body
+
+
+def _gemini_url(base: str, suffix: str) -> str:
+    """Gemini's base may be given as .../v1beta or .../v1beta/models/ (claude-code-router's form)."""
+    base = base.rstrip("/")
+    base = base.removesuffix("/models")
+    return f"{base}/{suffix}"
+
+
+def _to_client(client_api: str, api: str, answer: dict[str, Any], model: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """A provider's non-streamed answer in the client's API, and its usage."""
+    if api == "gemini":
+        answer, api = translate.gemini_response_to_anthropic(answer, model=model), "anthropic"
+    usage = _usage_of(answer)
+    if client_api == api:
+        return answer, usage
+    if api == "openai":
+        return translate.openai_response_to_anthropic(answer, model=model), usage
+    return translate.anthropic_response_to_openai(answer, model=model), usage
 
 
 def _usage_of(answer: dict[str, Any]) -> dict[str, int]:

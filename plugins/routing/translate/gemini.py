@@ -59,6 +59,13 @@ there is a function call; MAX_TOKENS -> max_tokens; SAFETY, RECITATION, BLOCKLIS
 PROHIBITED_CONTENT, SPII, IMAGE_SAFETY -> refusal; anything else -> end_turn (tool_use
 with calls). A prompt blocked before any candidate (promptFeedback.blockReason) ->
 refusal with no content. Usage: see usage_from_gemini().
+
+Known gaps, on purpose: function names are sent as they are (Gemini allows 64 characters
+of [a-zA-Z0-9_.:-] starting with a letter or "_"; longer MCP names are refused by Gemini,
+and renaming would need a map the response side does not have); googleSearch next to
+function declarations is sent as asked (Gemini 2.x refuses the combination); the
+"signature" key on tool_use blocks is not an Anthropic field: strip it before a body goes
+to a real Anthropic upstream.
 """
 
 from __future__ import annotations
@@ -90,6 +97,7 @@ GEMINI_REFUSAL_REASONS = frozenset(
 
 _CLIENT_TOOL_TYPES = (None, "custom")
 _RESULT_KEY = "output"
+_SERVER_TOOLS = (("web_search", "googleSearch"), ("web_fetch", "urlContext"))
 _GEMINI_MAJOR = re.compile(r"(?:^|/)gemini-(\d+)")
 _IMAGE_TYPES = {
     "png": "image/png",
@@ -307,7 +315,7 @@ def _contents(messages: Any, skip_signature: bool) -> list[dict[str, Any]]:
 
 def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
     declarations: list[dict[str, Any]] = []
-    builtin: list[dict[str, Any]] = []
+    builtin: list[str] = []
     for tool in body.get("tools") or ():
         kind = tool.get("type")
         if kind in _CLIENT_TOOL_TYPES:
@@ -318,13 +326,12 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
             if parameters.get("properties") or parameters.get("anyOf"):
                 declaration["parameters"] = parameters
             declarations.append(declaration)
-        elif isinstance(kind, str) and kind.startswith("web_search"):
-            if {"googleSearch": {}} not in builtin:
-                builtin.append({"googleSearch": {}})
-        elif isinstance(kind, str) and kind.startswith("web_fetch"):
-            if {"urlContext": {}} not in builtin:
-                builtin.append({"urlContext": {}})
-    tools = ([{"functionDeclarations": declarations}] if declarations else []) + builtin
+        elif isinstance(kind, str):
+            name = next((g for prefix, g in _SERVER_TOOLS if kind.startswith(prefix)), None)
+            if name is not None and name not in builtin:
+                builtin.append(name)
+    tools = [{"functionDeclarations": declarations}] if declarations else []
+    tools.extend({name: {}} for name in builtin)
     if tools:
         out["tools"] = tools
     if not declarations:
@@ -398,8 +405,10 @@ def gemini_schema(schema: Any) -> dict[str, Any]:
     is built from an allow-list: type, format, description, nullable, enum, items,
     minItems/maxItems, properties, required, minProperties/maxProperties,
     minLength/maxLength, pattern, minimum/maximum, anyOf. By meaning:
-    - $ref -> inlined from $defs/definitions (recursion cut after 8 levels to a bare
-      object); allOf -> merged into one schema; oneOf -> anyOf; const -> enum [const];
+    - $ref ("#", "#/$defs/x", "#/definitions/x") -> inlined; a ref met again inside its
+      own expansion (recursive types), nested over 8 deep or not found -> a bare object
+      (keeping its description); allOf -> merged into one schema; oneOf -> anyOf;
+      const -> enum [const];
     - type ["x", "null"] / a {"type": "null"} branch of anyOf -> nullable: true; several
       non-null types -> anyOf of one schema per type;
     - no type: "object" if properties/required are there, "array" if items is;
@@ -419,40 +428,53 @@ def gemini_schema(schema: Any) -> dict[str, Any]:
     """
     if not isinstance(schema, dict):
         return {}
-    defs: dict[str, Any] = {}
+    defs: dict[str, Any] = {"#": schema}
     for key in ("$defs", "definitions"):
         found = schema.get(key)
         if isinstance(found, dict):
             defs.update({f"#/{key}/{name}": value for name, value in found.items()})
-    return _clean(schema, defs, 0)
+    return _clean(schema, defs, frozenset())
 
 
-def _resolve(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> tuple[dict[str, Any], int]:
-    """Inline $ref (sibling keys win, as in JSON Schema 2019+) and merge allOf."""
+def _resolve(
+    schema: dict[str, Any], defs: dict[str, Any], seen: frozenset[str]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Inline $ref (sibling keys win, as in JSON Schema 2019+) and merge allOf. `seen` holds
+    the refs being expanded on the way here: meeting one again is a cycle, cut there."""
     while isinstance(schema.get("$ref"), str):
-        target = defs.get(schema["$ref"]) if depth < _MAX_REF_DEPTH else None
+        ref = schema["$ref"]
         rest = {k: v for k, v in schema.items() if k != "$ref"}
-        if not isinstance(target, dict):
-            return {"type": "object", **{k: v for k, v in rest.items() if k == "description"}}, depth
+        target = defs.get(ref)
+        if not isinstance(target, dict) or ref in seen or len(seen) >= _MAX_REF_DEPTH:
+            cut: dict[str, Any] = {"type": "object"}
+            description = rest.get("description") or (target or {}).get("description")
+            if isinstance(description, str) and description:
+                cut["description"] = description
+            return cut, seen
         schema = {**target, **rest}
-        depth += 1
+        seen = seen | {ref}
     parts = schema.get("allOf")
     if isinstance(parts, list) and parts:
         merged = {k: v for k, v in schema.items() if k != "allOf"}
+        entered, seen = seen, frozenset(seen)
         for part in parts:
             if not isinstance(part, dict):
                 continue
-            part, depth = _resolve(part, defs, depth)
+            part, part_seen = _resolve(part, defs, entered)
+            seen |= part_seen
             for key, value in part.items():
                 if key == "properties" and isinstance(value, dict):
-                    merged["properties"] = {**value, **(merged.get("properties") or {})}
+                    properties = dict(merged.get("properties") or {})
+                    for name, item in value.items():
+                        properties.setdefault(name, item)
+                    merged["properties"] = properties
                 elif key == "required" and isinstance(value, list):
                     known = list(merged.get("required") or ())
                     merged["required"] = known + [r for r in value if r not in known]
                 else:
                     merged.setdefault(key, value)
         schema = merged
-    return schema, depth
+    return schema, seen
 
 
 def _describe(out: dict[str, Any], note: str) -> None:
@@ -460,10 +482,10 @@ def _describe(out: dict[str, Any], note: str) -> None:
     out["description"] = f"{text} ({note})" if text else note
 
 
-def _clean(schema: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
+def _clean(schema: Any, defs: dict[str, Any], seen: frozenset[str]) -> dict[str, Any]:
     if not isinstance(schema, dict):
         return {}  # `true` (anything) or a malformed node
-    schema, depth = _resolve(schema, defs, depth)
+    schema, seen = _resolve(schema, defs, seen)
     out: dict[str, Any] = {}
     nullable = schema.get("nullable") is True
     raw_type = schema.get("type")
@@ -484,7 +506,7 @@ def _clean(schema: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
             if isinstance(branch, dict) and branch.get("type") == "null" and len(branch) == 1:
                 nullable = True
                 continue
-            cleaned.append(_clean(branch, defs, depth))
+            cleaned.append(_clean(branch, defs, seen))
         if len(cleaned) == 1:
             single = cleaned[0]
             if "description" in out:
@@ -498,7 +520,7 @@ def _clean(schema: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
 
     if len(types) > 1:
         base = {k: v for k, v in schema.items() if k not in ("type", "description", "nullable")}
-        out["anyOf"] = [_clean({**base, "type": t}, defs, depth) for t in types]
+        out["anyOf"] = [_clean({**base, "type": t}, defs, seen) for t in types]
         if nullable:
             out["nullable"] = True
         return out
@@ -522,6 +544,7 @@ def _clean(schema: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
         elif enum:
             values = ", ".join(v if isinstance(v, str) else _json_text(v) for v in enum)
             _describe(out, f"one of: {values}")
+            kind = kind or _enum_type(enum)
     if kind is not None:
         out["type"] = kind
     fmt = schema.get("format")
@@ -536,12 +559,23 @@ def _clean(schema: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
     if kind == "integer":
         _exclusive_bounds(schema, out)
     elif kind == "object":
-        _object(schema, out, defs, depth)
+        _object(schema, out, defs, seen)
     elif kind == "array":
-        out["items"] = _items(schema, defs, depth)
+        out["items"] = _items(schema, defs, seen)
     if nullable:
         out["nullable"] = True
     return out
+
+
+def _enum_type(values: list[Any]) -> str | None:
+    """The one JSON type of untyped enum values, if they share one."""
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "integer"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "number"
+    return None
 
 
 def _json_text(value: Any) -> str:
@@ -563,11 +597,13 @@ def _exclusive_bounds(schema: dict[str, Any], out: dict[str, Any]) -> None:
         out["maximum"] = min(bound, out.get("maximum", bound))
 
 
-def _object(schema: dict[str, Any], out: dict[str, Any], defs: dict[str, Any], depth: int) -> None:
+def _object(
+    schema: dict[str, Any], out: dict[str, Any], defs: dict[str, Any], seen: frozenset[str]
+) -> None:
     properties = schema.get("properties")
     if not isinstance(properties, dict) or not properties:
         return
-    out["properties"] = {name: _clean(value, defs, depth) for name, value in properties.items()}
+    out["properties"] = {name: _clean(value, defs, seen) for name, value in properties.items()}
     required = schema.get("required")
     if isinstance(required, list):
         kept = [name for name in required if isinstance(name, str) and name in properties]
@@ -575,13 +611,13 @@ def _object(schema: dict[str, Any], out: dict[str, Any], defs: dict[str, Any], d
             out["required"] = list(dict.fromkeys(kept))
 
 
-def _items(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
+def _items(schema: dict[str, Any], defs: dict[str, Any], seen: frozenset[str]) -> dict[str, Any]:
     items = schema.get("items")
     if isinstance(items, dict):
-        return _clean(items, defs, depth)
+        return _clean(items, defs, seen)
     tuple_items = schema.get("prefixItems") if not isinstance(items, list) else items
     if isinstance(tuple_items, list) and tuple_items:
-        cleaned = [_clean(item, defs, depth) for item in tuple_items]
+        cleaned = [_clean(item, defs, seen) for item in tuple_items]
         unique = [c for n, c in enumerate(cleaned) if c not in cleaned[:n]]
         return unique[0] if len(unique) == 1 else {"anyOf": unique}
     return {}

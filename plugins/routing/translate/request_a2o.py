@@ -308,17 +308,18 @@ def _output_format(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def drop_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
-    """For an Anthropic body going to a real Anthropic model: remove thinking blocks with no
-    signature (minted by this layer from another provider's reasoning_content), which the
-    Anthropic API rejects. Returns `body` itself when there is nothing to drop (no copy on
-    the hot path), else a shallow copy with new message lists; messages left empty go."""
+    """For an Anthropic body going to a real Anthropic model: remove what other providers'
+    answers left in the history that the Anthropic API rejects: thinking blocks with no
+    signature (minted from reasoning_content) and the Gemini ``signature`` key on tool_use
+    blocks. Returns `body` itself when there is nothing to change (no copy on the hot
+    path), else a shallow copy with new message lists; messages left empty go."""
     messages = body.get("messages")
-    if not messages or not any(_has_unsigned(m) for m in messages):
+    if not messages or not any(_has_foreign(m) for m in messages):
         return body
     kept = []
     for message in messages:
-        if _has_unsigned(message):
-            content = [b for b in message["content"] if not _unsigned(b)]
+        if _has_foreign(message):
+            content = [_clean(b) for b in message["content"] if not _unsigned(b)]
             if not content:
                 continue
             message = {**message, "content": content}
@@ -330,10 +331,20 @@ def _unsigned(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
 
 
-def _has_unsigned(message: dict[str, Any]) -> bool:
+def _signed_tool_use(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "tool_use" and "signature" in block
+
+
+def _clean(block: Any) -> Any:
+    if _signed_tool_use(block):
+        return {k: v for k, v in block.items() if k != "signature"}
+    return block
+
+
+def _has_foreign(message: dict[str, Any]) -> bool:
     content = message.get("content")
     return (
         message.get("role") == "assistant"
         and isinstance(content, list)
-        and any(_unsigned(b) for b in content)
+        and any(_unsigned(b) or _signed_tool_use(b) for b in content)
     )

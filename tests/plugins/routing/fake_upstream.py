@@ -125,7 +125,29 @@ def _app(state: FakeUpstream) -> web.Application:
         await response.write_eof()
         return response
 
+    async def gemini(request: web.Request) -> web.StreamResponse:
+        body = await record(request)
+        model, _, action = request.match_info["target"].partition(":")
+        usage = {"promptTokenCount": 14, "candidatesTokenCount": 6, "totalTokenCount": 20}
+        if action == "generateContent":
+            return web.json_response({"candidates": [{"content": {"role": "model", "parts": [
+                {"text": f"Hi from the fake Gemini ({model})."}]}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": usage, "modelVersion": model})
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        pieces = ["Hi from ", "the fake ", "Gemini stream."]
+        for number, piece in enumerate(pieces):
+            chunk: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]},
+                                                     "index": 0}], "modelVersion": model}
+            if number == len(pieces) - 1:
+                chunk["candidates"][0]["finishReason"] = "STOP"
+                chunk["usageMetadata"] = usage
+            await response.write(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
+        await response.write_eof()
+        return response
+
     app = web.Application()
+    app.router.add_post("/v1beta/models/{target}", gemini)
     app.router.add_post("/v1/chat/completions", openai)
     app.router.add_post("/{mode}/v1/chat/completions", openai)
     app.router.add_post("/v1/messages", anthropic)

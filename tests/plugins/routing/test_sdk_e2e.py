@@ -68,6 +68,13 @@ name = "lazy"
 base_url = "{upstream}/lazy/v1/chat/completions"
 models = ["x"]
 
+[[routing.providers]]
+name = "gemini"
+api = "gemini"
+base_url = "{upstream}/v1beta/models/"
+api_keys = ["gemini-key"]
+models = ["gemini-2.5-flash"]
+
 [routing.router]
 default = "mock,mock-1"
 think = "broken,x"
@@ -261,3 +268,21 @@ def test_pings_keep_a_silent_stream_alive(server: RunningServer) -> None:
     assert events[0] == "message_start"
     assert events[1] == "ping"  # sent while the provider was silent
     assert events[-1] == "message_stop" and "content_block_delta" in events
+
+
+def test_gemini_native_both_ways(claude: anthropic.Anthropic, gpt: openai.OpenAI, upstream: FakeUpstream) -> None:
+    message = claude.messages.create(model="gemini,gemini-2.5-flash", max_tokens=64, system="Be brief.",
+                                     messages=[{"role": "user", "content": "hello"}])
+    sent = upstream.last(":generateContent")
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert sent.headers["x-goog-api-key"] == "gemini-key"
+    assert sent.body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert sent.body["generationConfig"]["maxOutputTokens"] == 64
+    assert message.content[0].text == "Hi from the fake Gemini (gemini-2.5-flash)."
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (14, 6)
+    with claude.messages.stream(model="gemini,gemini-2.5-flash", max_tokens=64,
+                                messages=[{"role": "user", "content": "hello"}]) as stream:
+        assert "".join(stream.text_stream) == "Hi from the fake Gemini stream."
+    chunks = list(gpt.chat.completions.create(model="gemini,gemini-2.5-flash", stream=True,
+                                              messages=[{"role": "user", "content": "hey"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi from the fake Gemini stream."
