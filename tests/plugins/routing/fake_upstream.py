@@ -126,7 +126,7 @@ def _app(state: FakeUpstream) -> web.Application:
         return response
 
     async def gemini(request: web.Request) -> web.StreamResponse:
-        body = await record(request)
+        await record(request)
         model, _, action = request.match_info["target"].partition(":")
         usage = {"promptTokenCount": 14, "candidatesTokenCount": 6, "totalTokenCount": 20}
         if action == "generateContent":
