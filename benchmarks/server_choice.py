@@ -40,6 +40,11 @@ SERVERS = {
     "uvicorn": f"env SWITCHYARD_SERVER__PORT={{port}} {VENV_BIN}/switchyard serve",
     "granian": GRANIAN_BASE,
     "granian-http1-st": GRANIAN_BASE + " --http 1 --runtime-mode st",
+    # side experiment: same app and settings as `serve`, uvicorn's stock asyncio loop
+    "uvicorn-asyncio": (
+        f"{VENV_BIN}/uvicorn core.server:worker_app --factory --host 127.0.0.1 --port {{port}} "
+        "--loop asyncio --http httptools --no-access-log --no-server-header --log-level warning"
+    ),
 }
 PATHS = ("/healthz", "/ui/")
 

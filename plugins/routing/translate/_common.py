@@ -15,6 +15,7 @@ __all__ = [
     "OPENAI_TO_ANTHROPIC_STOP",
     "TranslateOptions",
     "TranslationError",
+    "anthropic_message",
     "anthropic_stop_reason",
     "new_completion_id",
     "new_message_id",
@@ -94,6 +95,32 @@ def new_completion_id(message_id: str | None = None) -> str:
     if message_id:
         return "chatcmpl-" + (message_id.removeprefix("msg_"))
     return "chatcmpl-" + _base62(29)
+
+
+def anthropic_message(
+    message_id: str,
+    model: str,
+    content: list[dict[str, Any]],
+    stop_reason: str | None,
+    stop_sequence: str | None,
+    usage: dict[str, int],
+) -> dict[str, Any]:
+    """An Anthropic message object, keys in the API's order.
+
+    One builder for every place that makes one (both non-streaming translators and the
+    streams' message_start), so their bytes cannot drift apart: clients and the golden
+    files compare them as they are.
+    """
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": usage,
+    }
 
 
 OPENAI_TO_ANTHROPIC_STOP: dict[str, str] = {

@@ -75,7 +75,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._common import TranslationError, _int, new_message_id, new_tool_use_id
+from ._common import TranslationError, _int, anthropic_message, new_message_id, new_tool_use_id
 from .request_a2o import _BILLING_HEADER, _document_parts, _texts
 
 __all__ = [
@@ -710,13 +710,6 @@ def gemini_response_to_anthropic(resp: dict[str, Any], *, model: str) -> dict[st
                 else:
                     content.append({"type": "text", "text": text})
         stop_reason = gemini_stop_reason(candidate.get("finishReason"), has_calls)
-    return {
-        "id": new_message_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": None,
-        "usage": usage_from_gemini(resp.get("usageMetadata")),
-    }
+    return anthropic_message(
+        new_message_id(), model, content, stop_reason, None, usage_from_gemini(resp.get("usageMetadata"))
+    )

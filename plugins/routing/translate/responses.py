@@ -13,6 +13,7 @@ from typing import Any
 from ._common import (
     ANTHROPIC_TO_OPENAI_STOP,
     TranslationError,
+    anthropic_message,
     anthropic_stop_reason,
     encode,
     new_completion_id,
@@ -97,16 +98,10 @@ def openai_response_to_anthropic(resp: dict[str, Any], *, model: str) -> dict[st
     if refusal and not calls:
         stop_reason, stop_sequence = "refusal", None
     usage = resp.get("usage")
-    return {
-        "id": new_message_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": usage_from_openai(usage) if isinstance(usage, dict) else _zero_usage(),
-    }
+    return anthropic_message(
+        new_message_id(), model, content, stop_reason, stop_sequence,
+        usage_from_openai(usage) if isinstance(usage, dict) else _zero_usage(),
+    )
 
 
 def _zero_usage() -> dict[str, int]:

@@ -19,29 +19,12 @@ from typing import Any
 
 import msgspec
 
-from ._common import (
-    anthropic_stop_reason,
-    decode,
-    encode,
-    new_message_id,
-    new_tool_use_id,
-    usage_from_openai,
-)
-from .errors import anthropic_error
-from .sse import COMMENT, SSEParser, anthropic_sse
+from ._anthropic_out import DELTA_TAIL, TEXT, THINKING, TOOL, AnthropicStreamOut
+from ._common import anthropic_stop_reason, decode, encode, new_tool_use_id, usage_from_openai
+from .sse import COMMENT
 
 __all__ = ["OpenAIToAnthropicStream"]
 
-_TEXT, _THINKING, _TOOL = 1, 2, 3
-_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-_DELTA_MID = {
-    _TEXT: b',"delta":{"type":"text_delta","text":',
-    _THINKING: b',"delta":{"type":"thinking_delta","thinking":',
-    _TOOL: b',"delta":{"type":"input_json_delta","partial_json":',
-}
-_DELTA_TAIL = b"}}\n\n"
-_PING = b'event: ping\ndata: {"type":"ping"}\n\n'
-_MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _DONE = b"[DONE]"
 
 
@@ -85,111 +68,41 @@ class _Tool:
         return self.complete
 
 
-class OpenAIToAnthropicStream:
-    """Feed upstream bytes as they arrive; send what feed() returns; call close() at the end.
+class OpenAIToAnthropicStream(AnthropicStreamOut):
+    """OpenAI chunks in, Anthropic events out; interface and output grammar: AnthropicStreamOut.
 
-    `finished` is True once the stream ended properly (message_stop sent); `failed` once an
-    error event was sent. After either, feed() returns b"". `usage` is Anthropic-shaped and
-    estimated (output ~ characters / 4) until the upstream reports real numbers.
+    What is OpenAI's own lives here: chunk parsing, the usage chunk that follows the
+    finish_reason one, and turning interleaved tool calls into sequential blocks.
     """
 
     def __init__(
         self, *, model: str, message_id: str | None = None, input_tokens_estimate: int = 0
     ) -> None:
-        self.model = model
-        self.message_id = message_id or new_message_id()
-        self.finished = False
-        self.failed = False
-        self._input_estimate = input_tokens_estimate
-        self._parser = SSEParser(keep_comments=True)
-        self._closed = False
-        self._started = False
-        self._next_index = 0
-        self._kind = 0  # kind of the open block, 0 when none is open
-        self._index = -1
-        self._prefix = b""  # delta event bytes up to the JSON string, for the open block
+        super().__init__(
+            model=model, message_id=message_id, input_tokens_estimate=input_tokens_estimate
+        )
         self._active: _Tool | None = None
         self._tools: dict[Any, _Tool] = {}
         self._waiting: list[_Tool] = []
-        self._any_tool = False
         self._refusal = False
-        self._signature = ""
         self._stop: tuple[str, str | None] | None = None
-        self._usage: dict[str, int] | None = None
-        self._chars = 0
 
-    # -- public ---------------------------------------------------------------------------
-
-    @property
-    def usage(self) -> dict[str, int]:
-        """input/output/cache tokens as known so far (Anthropic's meaning of each)."""
-        if self._usage is not None:
-            return dict(self._usage)
-        return {
-            "input_tokens": self._input_estimate,
-            "output_tokens": (self._chars + 3) // 4,
-            "cache_read_input_tokens": 0,
-            "cache_creation_input_tokens": 0,
-        }
-
-    @property
-    def usage_estimated(self) -> bool:
-        """True while no usage came from the upstream (billing may want to know)."""
-        return self._usage is None
-
-    def feed(self, data: bytes) -> bytes:
-        if self._closed:
-            return b""
-        out: list[bytes] = []
-        for event, payload in self._parser.feed(data):
-            self._event(event, payload, out)
-            if self._closed:
-                break
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        """The upstream ended. A finish_reason or [DONE] seen: finish properly. Otherwise the
-        stream was cut, and the client gets an error event, never a made-up success."""
-        if self._closed:
-            return b""
-        out: list[bytes] = []
-        for event, payload in self._parser.close():
-            self._event(event, payload, out)
-            if self._closed:
-                return b"".join(out)
+    def _upstream_ended(self, out: list[bytes]) -> None:
+        """A finish_reason seen (the usage chunk or [DONE] never came): finish properly.
+        Otherwise the stream was cut: an error event."""
         if self._stop is not None:
-            self._finish(out)
+            self._end_turn(out)
         else:
-            self._fail(out, 500, "upstream stream ended unexpectedly", "api_error")
-        return b"".join(out)
-
-    def ping(self) -> bytes:
-        """A keep-alive to send while the upstream is silent: message_start first if it has
-        not gone out yet, then an Anthropic `ping` event (what the real API sends)."""
-        if self._closed:
-            return b""
-        out: list[bytes] = []
-        self._start(out)
-        out.append(_PING)
-        return b"".join(out)
-
-    def error(self, status: int, message: str) -> bytes:
-        """An error mid-stream (upstream broke, timeout, ...) as an Anthropic error event."""
-        if self._closed:
-            return b""
-        out: list[bytes] = []
-        self._fail(out, status, message)
-        return b"".join(out)
+            super()._upstream_ended(out)
 
     # -- upstream events ------------------------------------------------------------------
 
     def _event(self, event: str | None, payload: bytes, out: list[bytes]) -> None:
         if event == COMMENT:  # an upstream keep-alive becomes ours
-            self._start(out)
-            out.append(_PING)
+            self._ping(out)
             return
         if payload == _DONE:
-            self._finish(out)
+            self._end_turn(out)
             return
         try:
             chunk = _decode_chunk(payload)
@@ -221,14 +134,14 @@ class OpenAIToAnthropicStream:
         if usage and isinstance(usage, dict):
             self._usage = usage_from_openai(usage)
             if self._stop is not None:
-                self._finish(out)
+                self._end_turn(out)
 
     def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
         if len(delta) == 1:  # the common {"content": "..."} delta: skip the other lookups
             content = delta.get("content")
             if content.__class__ is str:
                 if content:
-                    self._content(_TEXT, content, out)
+                    self._content(TEXT, content, out)
                 return
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         details = delta.get("reasoning_details")
@@ -243,17 +156,17 @@ class OpenAIToAnthropicStream:
             if not reasoning and texts:
                 reasoning = "".join(texts)
         if reasoning and isinstance(reasoning, str):
-            self._content(_THINKING, reasoning, out)
+            self._content(THINKING, reasoning, out)
         content = delta.get("content")
         if content:
             if isinstance(content, list):
                 content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
             if content:
-                self._content(_TEXT, content, out)
+                self._content(TEXT, content, out)
         refusal = delta.get("refusal")
         if refusal and isinstance(refusal, str):
             self._refusal = True
-            self._content(_TEXT, refusal, out)
+            self._content(TEXT, refusal, out)
         calls = delta.get("tool_calls")
         if calls:
             for call in calls:
@@ -277,51 +190,14 @@ class OpenAIToAnthropicStream:
             message = error
         self._fail(out, status, message)
 
-    # -- output ---------------------------------------------------------------------------
-
-    def _start(self, out: list[bytes]) -> None:
-        if self._started:
-            return
-        self._started = True
-        message = {
-            "id": self.message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": self._input_estimate,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": 1,
-            },
-        }
-        out.append(anthropic_sse("message_start", {"type": "message_start", "message": message}))
-
-    def _open(self, kind: int, block: dict[str, Any], out: list[bytes]) -> None:
-        index = self._next_index
-        self._next_index += 1
-        self._kind, self._index = kind, index
-        self._prefix = _DELTA_HEAD + str(index).encode() + _DELTA_MID[kind]
-        event = {"type": "content_block_start", "index": index, "content_block": block}
-        out.append(anthropic_sse("content_block_start", event))
+    # -- tool blocks ----------------------------------------------------------------------
 
     def _close_block(self, out: list[bytes]) -> None:
-        if not self._kind:
-            return
-        if self._kind == _THINKING:
-            delta = {"type": "signature_delta", "signature": self._signature}
-            event = {"type": "content_block_delta", "index": self._index, "delta": delta}
-            out.append(anthropic_sse("content_block_delta", event))
-            self._signature = ""
-        elif self._active is not None:
-            self._active.done = True
+        active = self._active  # set only while its tool block is the open one
+        if active is not None:
+            active.done = True
             self._active = None
-        stop = {"type": "content_block_stop", "index": self._index}
-        out.append(anthropic_sse("content_block_stop", stop))
-        self._kind = 0
+        super()._close_block(out)
 
     def _close_all(self, out: list[bytes]) -> None:
         """Close the open block, then give every waiting tool call its block."""
@@ -331,28 +207,15 @@ class OpenAIToAnthropicStream:
             self._open_tool(tool, out)
             self._close_block(out)
 
-    def _content(self, kind: int, text: str, out: list[bytes]) -> None:
-        """Text or thinking: never an empty block, and a kind switch closes the open block."""
-        if self._kind != kind:
-            self._close_all(out)
-            block: dict[str, Any] = (
-                {"type": "text", "text": ""}
-                if kind == _TEXT
-                else {"type": "thinking", "thinking": "", "signature": ""}
-            )
-            self._open(kind, block, out)
-        self._chars += len(text)
-        out.append(self._prefix + encode(text) + _DELTA_TAIL)
-
     def _open_tool(self, tool: _Tool, out: list[bytes]) -> None:
         block = {"type": "tool_use", "id": tool.id, "name": tool.name, "input": {}}
-        self._open(_TOOL, block, out)
+        self._open(TOOL, block, out)
         self._active = tool
         tool.opened = True
         self._any_tool = True
         prefix = self._prefix
         for fragment in tool.fragments:
-            out.append(prefix + encode(fragment) + _DELTA_TAIL)
+            out.append(prefix + encode(fragment) + DELTA_TAIL)
 
     def _tool_delta(self, call: dict[str, Any], out: list[bytes]) -> None:
         key = call.get("index")
@@ -373,7 +236,7 @@ class OpenAIToAnthropicStream:
             self._chars += len(arguments)
         if tool is self._active:
             if arguments:
-                out.append(self._prefix + encode(arguments) + _DELTA_TAIL)
+                out.append(self._prefix + encode(arguments) + DELTA_TAIL)
             return
         if not tool.queued:
             tool.queued = True
@@ -385,35 +248,17 @@ class OpenAIToAnthropicStream:
         thinking, or a tool call whose arguments are already complete JSON."""
         while self._waiting:
             active = self._active
-            if self._kind == _TOOL and active is not None and not active.is_complete():
+            if self._kind == TOOL and active is not None and not active.is_complete():
                 return
             self._close_block(out)
             self._open_tool(self._waiting.pop(0), out)
 
-    def _finish(self, out: list[bytes]) -> None:
+    def _end_turn(self, out: list[bytes]) -> None:
+        """[DONE], the usage chunk after a finish_reason, or the end of the upstream. The
+        default stop reason is decided once waiting tool calls have had their blocks."""
         if self._closed:
             return
         self._start(out)
         self._close_all(out)
         stop_reason, stop_sequence = self._stop or anthropic_stop_reason(None, {}, self._any_tool)
-        if self._usage is not None:
-            u = self._usage
-            usage = {
-                "input_tokens": u["input_tokens"],
-                "cache_creation_input_tokens": u["cache_creation_input_tokens"],
-                "cache_read_input_tokens": u["cache_read_input_tokens"],
-                "output_tokens": u["output_tokens"],
-            }
-        else:
-            usage = {"output_tokens": (self._chars + 3) // 4}
-        delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
-        event = {"type": "message_delta", "delta": delta, "usage": usage}
-        out.append(anthropic_sse("message_delta", event))
-        out.append(_MESSAGE_STOP)
-        self.finished = True
-        self._closed = True
-
-    def _fail(self, out: list[bytes], status: int, message: str, error_type: str | None = None) -> None:
-        out.append(anthropic_sse("error", anthropic_error(status, message, error_type=error_type)))
-        self.failed = True
-        self._closed = True
+        self._finish(out, stop_reason, stop_sequence)

@@ -182,3 +182,55 @@ def fake_upstream() -> Iterator[FakeUpstream]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         time.sleep(0)
+
+
+@dataclass
+class FakeProxy:
+    base: str = ""
+    request_lines: list[str] = field(default_factory=list)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+@contextmanager
+def recording_proxy() -> Iterator[FakeProxy]:
+    """A plain HTTP forward proxy that records each connection's first request line."""
+    state = FakeProxy()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line, _, rest = head.partition(b"\r\n")
+        method, target, version = line.decode().split(" ")
+        state.request_lines.append(f"{method} {target}")
+        hostport, _, path = target.removeprefix("http://").partition("/")
+        host, _, port = hostport.partition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port or 80))
+        up_writer.write(f"{method} /{path} {version}\r\n".encode() + rest)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+        state.base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "proxy did not start"
+    try:
+        yield state
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 
 import anthropic
@@ -286,3 +287,24 @@ def test_gemini_native_both_ways(claude: anthropic.Anthropic, gpt: openai.OpenAI
     chunks = list(gpt.chat.completions.create(model="gemini,gemini-2.5-flash", stream=True,
                                               messages=[{"role": "user", "content": "hey"}]))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi from the fake Gemini stream."
+
+
+def test_openai_sdk_tool_call_through_an_anthropic_shaped_model(gpt: openai.OpenAI) -> None:
+    reply = gpt.chat.completions.create(
+        model="mock,mock-1", tool_choice="required",
+        tools=[{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+                                                  "parameters": WEATHER_TOOL["input_schema"]}}],
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    )
+    call = reply.choices[0].message.tool_calls[0]
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "example"}
+    streamed = list(gpt.chat.completions.create(
+        model="mock,mock-1", tool_choice="required", stream=True,
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL["input_schema"]}}],
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    ))
+    arguments = "".join(
+        tc.function.arguments or "" for c in streamed if c.choices for tc in (c.choices[0].delta.tool_calls or []))
+    assert json.loads(arguments) == {"city": "example"}
+    assert streamed[-1].choices[0].finish_reason == "tool_calls"
