@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plugins.routing import cli, hookspecs
+from plugins.routing import cli, hookspecs, pages
 from plugins.routing.config import RoutingSettings, from_ccr, from_settings
 from plugins.routing.endpoints import ENDPOINTS
 from plugins.routing.model import UsageEvent
+from plugins.routing.pages import RecentTraffic
 from plugins.routing.transformers import check_names
 
 if TYPE_CHECKING:
@@ -42,10 +43,17 @@ def includeme(config: Configurator) -> None:
         if gateway is not None:
             await gateway.client.close()
 
+    recent = RecentTraffic()
+    config.registry.state["routing.recent"] = recent
+
     async def deliver_usage(event: UsageEvent) -> None:
+        recent.record(event)
         await config.registry.hooks.acall("on_usage", event=event)
 
     config.add_hook("startup", start, name="routing.start")
     config.add_hook("shutdown", stop, name="routing.stop")
     config.add_subscriber(UsageEvent, deliver_usage)
     config.add_cli_command(cli.routing)
+    config.add_view("/routing", pages.routing_page, template="routing/index.html", title="Routing")
+    config.add_view("/routing/traffic", pages.traffic_fragment, template="routing/_traffic.html")
+    config.add_nav_item("Routing", "/ui/routing", icon="route", order=10)

@@ -62,7 +62,7 @@ def test_shell_pages_have_no_axe_violations(server: RunningServer, browser: Any,
     context.add_cookies([{"name": "sy_theme", "value": theme, "url": server.base}])
     page = context.new_page()
     try:
-        for path in ("/ui/", "/ui/plugins"):
+        for path in ("/ui/", "/ui/plugins", "/ui/routing"):
             page.goto(server.base + path)
             assert page.locator("html").get_attribute("data-theme") == theme
             violations = axe_violations(page)
