@@ -129,6 +129,8 @@ def _on_signal(signum: int, _frame: Any) -> None:
 
 def install_cleanup() -> None:
     atexit.register(stop_all)
+    # a background job of a non-interactive shell starts with SIGINT ignored; undo that
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
 
@@ -594,9 +596,15 @@ def main(argv: list[str] | None = None) -> int:
     install_cleanup()
 
     cmds = args.target or ["direct"]
-    if len(args.name) not in (0, len(cmds)):
-        p.error("give one --name per --target, or none")
-    names = args.name or [c if c == "direct" else f"t{i}:{Path(c.split()[0]).name}" for i, c in enumerate(cmds)]
+    names = [c if c == "direct" else f"t{i}:{Path(c.split()[0]).name}" for i, c in enumerate(cmds)]
+    servers = [i for i, c in enumerate(cmds) if c != "direct"]
+    if len(args.name) == len(cmds):
+        names = list(args.name)
+    elif len(args.name) == len(servers):  # names for the servers only; direct stays "direct"
+        for i, name in zip(servers, args.name):
+            names[i] = name
+    elif args.name:
+        p.error("give one --name per --target (or per non-direct --target), or none")
     targets = [Target(name=n, cmd=None if c == "direct" else c) for n, c in zip(names, cmds)]
     if not args.no_direct and "direct" not in cmds:
         targets.insert(0, Target(name="direct", cmd=None))
