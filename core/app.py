@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,10 +25,10 @@ from core.discovery import PluginSpec, discover, include_plugins
 from core.home import derive_secret, prepare_home, secret_key
 from core.jobs import start_scheduler, stop_scheduler
 from core.registry import Registry, ViewRegistration
-from core.settings import Settings, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from core.templating import CSRF_COOKIE, CSRF_HEADER, Templates
 
-__all__ = ["app_from_registry", "build_registry", "make_app", "switchyard_version"]
+__all__ = ["app_from_registry", "build_registry", "make_app", "reload_settings", "switchyard_version"]
 
 log = logging.getLogger("switchyard")
 PluginLike = PluginSpec | Callable[..., Any] | tuple[str, Any]
@@ -179,6 +181,27 @@ def _ui_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     )
 
 
+async def reload_settings(registry: Registry) -> bool:
+    """Re-read the settings file and hand it to the ``reload`` hooks; a bad file changes nothing."""
+    source = registry.settings.source
+    try:
+        settings = load_settings(source.path if source is not None else None)
+    except SettingsError as exc:
+        log.error("settings not reloaded, keeping the current ones: %s", exc)
+        return False
+    await registry.hooks.acall("reload", registry=registry, settings=settings)
+    return True
+
+
+def _reload_on_sighup(registry: Registry) -> None:
+    """SIGHUP reloads (the server's supervisor passes it on to every worker)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_settings(registry)))
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or Windows
+        log.debug("SIGHUP reload not available in this process")
+
+
 @asynccontextmanager
 async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     """Start services before traffic; on shutdown stop jobs, flush events, close the database."""
@@ -193,6 +216,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     except Exception as exc:  # noqa: BLE001 - an unmigrated database must not stop /healthz
         log.warning("could not record plugin states (run `switchyard db upgrade`): %s", exc)
     await registry.hooks.acall("startup", registry=registry)
+    _reload_on_sighup(registry)
     scheduler = start_scheduler(registry)
     try:
         yield
@@ -201,3 +225,4 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         await registry.hooks.acall("shutdown", registry=registry)
         await registry.events.stop()
         await registry.db.dispose()
+        log.info("stopped cleanly: jobs stopped, events flushed, database closed")

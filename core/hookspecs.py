@@ -19,6 +19,7 @@ KERNEL_HOOKS: dict[str, str] = {
     "shutdown": "shutdown(registry): after traffic stopped, before the database closes.",
     "ready_check": "ready_check(registry) -> str | None: a problem that makes /readyz fail, or None.",
     "template_context": "template_context(request) -> dict | None: extra names for every UI page.",
+    "reload": "reload(registry, settings): SIGHUP re-read the settings file; apply what can change live.",
 }
 
 

@@ -1,18 +1,24 @@
-"""Running the app under uvicorn (chosen by measurement: see benchmarks/RESULTS.md)."""
+"""Running the app under granian (chosen by measurement: see benchmarks/RESULTS.md).
+
+granian's ASGI server matched uvicorn's throughput and kept its tail latency flat at
+256 connections, where uvicorn on uvloop left requests waiting for seconds. The main
+process supervises the workers; each worker builds the app from the same settings.
+"""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
 import sys
 from typing import Any
 
-import uvicorn
+from granian.constants import Interfaces, Loops
+from granian.log import LogLevels
+from granian.server import MPServer
 
 from core import migrate
-from core.app import app_from_registry, build_registry, make_app, switchyard_version
+from core.app import build_registry, make_app, switchyard_version
 from core.home import pid_file, prepare_home
 from core.registry import Registry
 from core.settings import Settings, load_settings
@@ -30,27 +36,32 @@ def migrate_registry(registry: Registry) -> None:
 
 
 def worker_app() -> Any:
-    """Factory each uvicorn worker process calls when ``--workers`` > 1."""
-    app = make_app(load_settings(os.environ.get(CONFIG_ENV) or None))
-    gc.freeze()
-    return app
+    """Factory each worker process calls: the app for the settings ``serve`` was given."""
+    settings = load_settings(os.environ.get(CONFIG_ENV) or None)
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return make_app(settings)
 
 
-def serve(settings: Settings, *, config_path: str | None = None) -> None:
-    """Migrate, print where to go, then serve until SIGTERM/SIGINT.
+class _Supervisor(MPServer):
+    """granian's supervisor, with SIGHUP passed on to the workers.
 
-    On SIGTERM uvicorn stops accepting connections, lets in-flight requests
-    finish (up to ``server.graceful_timeout``), then runs the app's shutdown:
-    jobs stop, queued events flush, the database closes.
+    granian's own SIGHUP respawns every worker, dropping in-memory state and
+    starting a new worker even from a broken file. Passed on instead, each worker
+    re-reads its settings in place (the kernel's ``reload`` hook) and keeps the
+    working configuration if the new one does not validate.
     """
-    logging.basicConfig(
-        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    prepare_home(settings.home)
-    registry = build_registry(settings)
-    migrate_registry(registry)
-    server = settings.server
-    base = f"http://{server.host}:{server.port}"
+
+    def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
+        for worker in list(self.wrks):
+            try:
+                os.kill(worker.inner.pid, signal.SIGHUP)
+            except (ProcessLookupError, AttributeError, TypeError):
+                continue
+
+
+def _print_banner(registry: Registry) -> None:
+    settings = registry.settings
+    base = f"http://{settings.server.host}:{settings.server.port}"
     for warning in getattr(settings, "warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     for report in registry.plugins.values():
@@ -62,36 +73,43 @@ def serve(settings: Settings, *, config_path: str | None = None) -> None:
     print(f"  UI:        {base}/ui/", flush=True)
     print(f"  Anthropic: ANTHROPIC_BASE_URL={base}", flush=True)
     print(f"  State:     {settings.home}", flush=True)
-    options: dict[str, Any] = {
-        "host": server.host,
-        "port": server.port,
-        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": settings.logging.access_log,
-        "log_level": settings.logging.level.lower(),
-        "timeout_graceful_shutdown": int(server.graceful_timeout) or None,
-        "server_header": False,
-    }
+
+
+def serve(settings: Settings, *, config_path: str | None = None) -> None:
+    """Migrate once, print where to go, then serve until SIGTERM/SIGINT.
+
+    On SIGTERM the workers stop accepting connections, let in-flight requests
+    finish, then run the app's shutdown: jobs stop, queued events flush, the
+    database closes. SIGHUP makes every worker reload its settings.
+    """
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prepare_home(settings.home)
+    registry = build_registry(settings)
+    migrate_registry(registry)
+    _print_banner(registry)
+    server = settings.server
+    # Workers rebuild the app from the same file, with the command line's overrides.
+    if config_path:
+        os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    os.environ["SWITCHYARD_HOME"] = settings.home
+    os.environ["SWITCHYARD_SERVER__HOST"] = server.host
+    os.environ["SWITCHYARD_SERVER__PORT"] = str(server.port)
+    supervisor = _Supervisor(
+        "core.server:worker_app",
+        factory=True,
+        address=server.host,
+        port=server.port,
+        interface=Interfaces.ASGI,
+        workers=server.workers,
+        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
+        log_access=settings.logging.access_log,
+        log_level=LogLevels(settings.logging.level.lower()),
+        workers_kill_timeout=int(server.graceful_timeout) or None,
+        respawn_failed_workers=True,
+    )
     pid_path = pid_file(settings.home)
     pid_path.write_text(f"{os.getpid()}\n")
     try:
-        _run(registry, options, server.workers, config_path)
+        supervisor.serve()
     finally:
         pid_path.unlink(missing_ok=True)
-
-
-def _run(registry: Registry, options: dict[str, Any], workers: int, config_path: str | None) -> None:
-    server = registry.settings.server
-    if workers > 1:
-        if config_path:
-            os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-        os.environ["SWITCHYARD_SERVER__HOST"] = server.host
-        os.environ["SWITCHYARD_SERVER__PORT"] = str(server.port)
-        uvicorn.run("core.server:worker_app", factory=True, workers=workers, **options)
-        return
-    app = app_from_registry(registry)
-    gc.freeze()
-    # uvicorn re-raises SIGTERM after its graceful shutdown; a finished shutdown is a clean exit.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(app, **options)

@@ -12,6 +12,7 @@ from plugins.routing.config import RoutingSettings, from_ccr, from_settings
 from plugins.routing.endpoints import ENDPOINTS
 from plugins.routing.model import UsageEvent
 from plugins.routing.pages import RecentTraffic
+from plugins.routing.reload import on_reload
 from plugins.routing.transformers import check_names
 
 if TYPE_CHECKING:
@@ -32,11 +33,7 @@ def includeme(config: Configurator) -> None:
 
     async def start(registry: Registry, **_: Any) -> None:
         from plugins.routing.pipeline import Gateway
-        from plugins.routing.reload import install_sighup
-
-        gateway = Gateway(registry, routing)
-        registry.state["routing.gateway"] = gateway
-        install_sighup(gateway)
+        registry.state["routing.gateway"] = Gateway(registry, routing)
 
     async def stop(registry: Registry, **_: Any) -> None:
         gateway = registry.state.pop("routing.gateway", None)
@@ -52,6 +49,7 @@ def includeme(config: Configurator) -> None:
 
     config.add_hook("startup", start, name="routing.start")
     config.add_hook("shutdown", stop, name="routing.stop")
+    config.add_hook("reload", on_reload, name="routing.reload")
     config.add_subscriber(UsageEvent, deliver_usage)
     config.add_cli_command(cli.routing)
     config.add_view("/routing", pages.routing_page, template="routing/index.html", title="Routing")

@@ -1,4 +1,5 @@
-"""Reloading the routing configuration without a restart (SIGHUP, or ``switchyard routing reload``).
+"""Reloading the routing configuration without a restart (the kernel's ``reload`` hook on SIGHUP,
+or ``switchyard routing reload``).
 
 The new configuration replaces the old one atomically between requests: requests in
 flight keep the providers they started with. A bad file is logged and ignored, so a
@@ -8,13 +9,10 @@ health (circuit breakers, latency averages).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from core.settings import load_settings, validate_section
+from core.settings import Settings, load_settings, validate_section
 from plugins.routing.config import RoutingConfig, RoutingSettings, from_ccr, from_settings
 from plugins.routing.transformers import check_names
 from plugins.routing.upstream import Provider
@@ -22,13 +20,16 @@ from plugins.routing.upstream import Provider
 if TYPE_CHECKING:
     from plugins.routing.pipeline import Gateway
 
-__all__ = ["apply_config", "install_sighup", "load_routing_config", "reload_gateway"]
+__all__ = ["apply_config", "load_routing_config", "on_reload", "routing_config_from"]
 
 log = logging.getLogger("switchyard.routing")
 
 
 def load_routing_config(path: str | None) -> RoutingConfig:
-    settings = load_settings(path)
+    return routing_config_from(load_settings(path))
+
+
+def routing_config_from(settings: Settings) -> RoutingConfig:
     config = from_ccr(settings.ccr) if settings.ccr else from_settings(
         validate_section(settings, "routing", RoutingSettings)
     )
@@ -49,22 +50,15 @@ def apply_config(gateway: Gateway, config: RoutingConfig) -> None:
     gateway.client.proxy_url = config.proxy_url
 
 
-def reload_gateway(gateway: Gateway) -> bool:
-    source = gateway.registry.settings.source
-    path = source.path if source is not None else None
+def on_reload(registry: Any, settings: Settings, **_: Any) -> None:
+    """The kernel's ``reload`` hook: apply the new routing section, or keep the old one."""
+    gateway = registry.state.get("routing.gateway")
+    if gateway is None:
+        return
     try:
-        config = load_routing_config(path)
+        config = routing_config_from(settings)
     except Exception as exc:  # noqa: BLE001 - a bad edit must not take traffic down
         log.error("routing config not reloaded, keeping the current one: %s", exc)
-        return False
+        return
     apply_config(gateway, config)
-    log.warning("routing config reloaded from %s: default route %s", path or "defaults", config.router.default)
-    return True
-
-
-def install_sighup(gateway: Gateway) -> None:
-    """Reload on SIGHUP (main thread and a running loop only; tests' threads skip it)."""
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_gateway, gateway)
-    except (NotImplementedError, RuntimeError, ValueError):
-        log.debug("SIGHUP reload not available in this process (pid %d)", os.getpid())
+    log.warning("routing config reloaded: default route %s", config.router.default)

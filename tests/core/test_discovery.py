@@ -96,5 +96,5 @@ def test_sigterm_lets_in_flight_requests_finish_and_runs_shutdown(dists: Path, t
     assert result["response"].status_code == 200, output
     assert result["response"].json() == {"slept": 1.5}
     assert exit_code == 0, output
-    assert "Application shutdown complete" in output
+    assert "stopped cleanly: jobs stopped, events flushed, database closed" in output
     assert (home / "hello-shutdown.txt").read_text() == "clean shutdown\n"
