@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import signal
@@ -181,6 +182,18 @@ def _ui_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     )
 
 
+def _settle_garbage_collector() -> None:
+    """Move start-up objects out of the collector's sight and collect young objects less often.
+
+    The app holds a large, long-lived heap (framework, ORM, plugins); without this every
+    young-generation collection a request triggers walks it, which profiling showed as
+    most of the per-request CPU on the AI endpoints.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+
+
 async def reload_settings(registry: Registry) -> bool:
     """Re-read the settings file and hand it to the ``reload`` hooks; a bad file changes nothing."""
     source = registry.settings.source
@@ -218,6 +231,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     await registry.hooks.acall("startup", registry=registry)
     _reload_on_sighup(registry)
     scheduler = start_scheduler(registry)
+    _settle_garbage_collector()
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,6 +74,7 @@ def running_server(home: Path, *args: str, pythonpath: Path | None = None, **env
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the workers go down with it
     )
     server = RunningServer(process, f"http://127.0.0.1:{port}", home)
     try:
@@ -90,6 +92,6 @@ def running_server(home: Path, *args: str, pythonpath: Path | None = None, **env
             time.sleep(0.1)
         yield server
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
