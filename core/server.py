@@ -8,20 +8,21 @@ process supervises the workers; each worker builds the app from the same setting
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 from granian.server import MPServer
 
-from core import migrate
-from core.app import build_registry, make_app, switchyard_version
 from core.home import pid_file, prepare_home
-from core.registry import Registry
 from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from core.registry import Registry
 
 __all__ = ["serve", "worker_app"]
 
@@ -31,12 +32,26 @@ CONFIG_ENV = "SWITCHYARD_CONFIG"
 
 def migrate_registry(registry: Registry) -> None:
     """Bring every enabled plugin's tables to their newest revision."""
+    from core import migrate
+
     sources = [migrate.kernel_source(), *registry.migration_sources]
     migrate.upgrade(registry.settings.database_url, sources)
 
 
+def _prepare(settings: Settings) -> None:
+    """Load every plugin once, migrate and print the banner: in a child process, so the
+    supervisor that outlives it stays small (its memory is forked into every worker)."""
+    from core.app import build_registry
+
+    registry = build_registry(settings)
+    migrate_registry(registry)
+    _print_banner(registry)
+
+
 def worker_app() -> Any:
     """Factory each worker process calls: the app for the settings ``serve`` was given."""
+    from core.app import make_app
+
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
     logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return make_app(settings)
@@ -60,6 +75,8 @@ class _Supervisor(MPServer):
 
 
 def _print_banner(registry: Registry) -> None:
+    from core.app import switchyard_version
+
     settings = registry.settings
     base = f"http://{settings.server.host}:{settings.server.port}"
     for warning in getattr(settings, "warnings", []):
@@ -84,9 +101,11 @@ def serve(settings: Settings, *, config_path: str | None = None) -> None:
     """
     logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     prepare_home(settings.home)
-    registry = build_registry(settings)
-    migrate_registry(registry)
-    _print_banner(registry)
+    child = multiprocessing.get_context("spawn").Process(target=_prepare, args=(settings,), name="switchyard-prepare")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(child.exitcode or 1)
     server = settings.server
     # Workers rebuild the app from the same file, with the command line's overrides.
     if config_path:
