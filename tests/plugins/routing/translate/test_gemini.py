@@ -16,7 +16,6 @@ SWITCHYARD_REGEN_GOLDEN=1 rewrites the expected files from the current code.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from plugins.routing.translate import TranslationError, error_message_from_upstream
+from plugins.routing.translate import error_message_from_upstream
 from plugins.routing.translate.gemini import (
     SKIP_SIGNATURE,
     anthropic_request_to_gemini,
@@ -34,40 +33,24 @@ from plugins.routing.translate.gemini import (
 )
 from plugins.routing.translate.stream_gemini import GeminiToAnthropicStream
 
-from .helpers import SPLITS, anthropic_events, check_anthropic_stream, run_stream
+from .helpers import (
+    SPLITS,
+    TOOL_ID,
+    anthropic_events,
+    blocks,
+    check_anthropic_stream,
+    check_golden_files,
+    check_json_golden,
+    check_stream_golden,
+    golden_names,
+    run_stream,
+    stream_meta,
+)
 
 GOLDEN = Path(__file__).parent / "golden_gemini"
-REGEN = os.environ.get("SWITCHYARD_REGEN_GOLDEN") == "1"
-MESSAGE_ID = re.compile(r"msg_01[0-9A-Za-z]{22}")
-TOOL_ID = re.compile(r"toolu_01[0-9A-Za-z]{22}")
 TOOL_ID_BYTES = re.compile(rb"toolu_01[0-9A-Za-z]{22}")
 KINDS = {"request", "response", "schema", "error", "stream"}
 STREAM_SPLITS = [*SPLITS, "random:4", "random:5", "random:6", "random:7"]
-
-
-def _load(path: Path) -> Any:
-    return msgspec.json.decode(path.read_bytes())
-
-
-def _write(path: Path, value: Any) -> None:
-    path.write_bytes(msgspec.json.format(msgspec.json.encode(value), indent=2) + b"\n")
-
-
-def _names(pattern: str) -> list[str]:
-    return sorted(p.name.split(".")[0] for p in GOLDEN.glob(pattern))
-
-
-def _normalize_ids(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _normalize_ids(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalize_ids(v) for v in value]
-    if isinstance(value, str):
-        if MESSAGE_ID.fullmatch(value):
-            return "<msg_id>"
-        if TOOL_ID.fullmatch(value):
-            return "<toolu_id>"
-    return value
 
 
 def _call(kind: str, case: dict[str, Any]) -> Any:
@@ -83,20 +66,9 @@ def _call(kind: str, case: dict[str, Any]) -> Any:
     raise AssertionError(f"unknown golden kind {kind!r}")
 
 
-@pytest.mark.parametrize("name", _names("*.input.json"))
+@pytest.mark.parametrize("name", golden_names(GOLDEN, "*.input.json"))
 def test_json_golden(name: str) -> None:
-    kind = name.split("__")[0]
-    case = _load(GOLDEN / f"{name}.input.json")
-    expected_path = GOLDEN / f"{name}.expected.json"
-    snapshot = msgspec.json.encode(case)
-    try:
-        got = _normalize_ids(_call(kind, case))
-    except TranslationError as exc:
-        got = {"$raises": "TranslationError", "param": exc.param, "message": str(exc)}
-    assert msgspec.json.encode(case) == snapshot, "the input was mutated"
-    if REGEN:
-        _write(expected_path, got)
-    assert got == _load(expected_path)
+    check_json_golden(GOLDEN, name, _call, unmutated=True)
 
 
 def gemini_stream(**kwargs: Any) -> GeminiToAnthropicStream:
@@ -106,63 +78,29 @@ def gemini_stream(**kwargs: Any) -> GeminiToAnthropicStream:
 
 
 def _stream_factory(name: str) -> Any:
-    meta_path = GOLDEN / f"{name}.meta.json"
-    meta = _load(meta_path) if meta_path.exists() else {}
+    meta = stream_meta(GOLDEN, name)
     return lambda: gemini_stream(**meta)
 
 
-STREAMS = _names("*.upstream.sse")
+STREAMS = golden_names(GOLDEN, "*.upstream.sse")
 
 
 @pytest.mark.parametrize("how", STREAM_SPLITS)
 @pytest.mark.parametrize("name", STREAMS)
 def test_stream_golden(name: str, how: str) -> None:
     upstream = (GOLDEN / f"{name}.upstream.sse").read_bytes()
-    expected_path = GOLDEN / f"{name}.expected.sse"
     out, _ = run_stream(_stream_factory(name), upstream, how)
     check_anthropic_stream(out)
-    out = TOOL_ID_BYTES.sub(b"<toolu_id>", out)
-    if REGEN and how == "whole":
-        expected_path.write_bytes(out)
-    assert out == expected_path.read_bytes()
+    check_stream_golden(GOLDEN, name, how, TOOL_ID_BYTES.sub(b"<toolu_id>", out))
 
 
 def test_every_golden_file_belongs_to_a_case() -> None:
-    cases = set(_names("*.input.json")) | set(STREAMS)
-    for path in GOLDEN.iterdir():
-        stem = path.name.split(".")[0]
-        assert stem in cases, f"{path.name} belongs to no case"
-        assert stem.split("__")[0] in KINDS, path.name
-    for name in _names("*.input.json"):
-        assert (GOLDEN / f"{name}.expected.json").exists(), name
+    check_golden_files(GOLDEN, KINDS)
     for name in STREAMS:
         assert name.startswith("stream__"), name
-        assert (GOLDEN / f"{name}.expected.sse").exists(), name
 
 
 # -- stream properties ----------------------------------------------------------------------
-
-
-def blocks(raw: bytes) -> list[dict[str, Any]]:
-    """Accumulate an Anthropic stream by block index, as the SDKs do."""
-    content: list[dict[str, Any]] = []
-    partial: dict[int, str] = {}
-    for name, data in anthropic_events(raw):
-        if name == "content_block_start":
-            content.append(dict(data["content_block"]))
-        elif name == "content_block_delta":
-            block, delta = content[data["index"]], data["delta"]
-            if delta["type"] == "text_delta":
-                block["text"] += delta["text"]
-            elif delta["type"] == "thinking_delta":
-                block["thinking"] += delta["thinking"]
-            elif delta["type"] == "signature_delta":
-                block["signature"] = delta["signature"]
-            elif delta["type"] == "input_json_delta":
-                partial[data["index"]] = partial.get(data["index"], "") + delta["partial_json"]
-    for index, text in partial.items():
-        content[index]["input"] = json.loads(text)
-    return content
 
 
 def chunk(parts: list[dict[str, Any]] | None = None, finish: str | None = None,

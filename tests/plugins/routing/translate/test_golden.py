@@ -13,8 +13,6 @@ the current code: review the diff before keeping it.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +20,29 @@ import msgspec
 import pytest
 
 from plugins.routing import translate
-from plugins.routing.translate import TranslateOptions, TranslationError
+from plugins.routing.translate import TranslateOptions
 
-from .helpers import SPLITS, check_anthropic_stream, check_openai_stream, run_stream
+from .helpers import (
+    SPLITS,
+    check_anthropic_stream,
+    check_golden_files,
+    check_json_golden,
+    check_openai_stream,
+    check_stream_golden,
+    golden_names,
+    run_stream,
+    stream_meta,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("SWITCHYARD_REGEN_GOLDEN") == "1"
-MESSAGE_ID = re.compile(r"msg_01[0-9A-Za-z]{22}")
-TOOL_ID = re.compile(r"toolu_01[0-9A-Za-z]{22}")
-
-
-def _load(path: Path) -> Any:
-    return msgspec.json.decode(path.read_bytes())
-
-
-def _write(path: Path, value: Any) -> None:
-    path.write_bytes(msgspec.json.format(msgspec.json.encode(value), indent=2) + b"\n")
-
-
-def _names(pattern: str) -> list[str]:
-    return sorted(p.name.split(".")[0] for p in GOLDEN.glob(pattern))
+KINDS = {"a2o_request", "o2a_request", "o2a_response", "a2o_response", "error", "o2a_stream",
+         "a2o_stream"}
 
 
 def _arg(value: Any) -> Any:
     """{"$bytes": "text"} in an error case stands for a bytes argument."""
     if isinstance(value, dict) and set(value) == {"$bytes"}:
         return value["$bytes"].encode()
-    return value
-
-
-def _normalize_ids(value: Any) -> Any:
-    """Minted ids are random: check their format, then replace them with placeholders."""
-    if isinstance(value, dict):
-        return {k: _normalize_ids(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalize_ids(v) for v in value]
-    if isinstance(value, str):
-        if MESSAGE_ID.fullmatch(value):
-            return "<msg_id>"
-        if TOOL_ID.fullmatch(value):
-            return "<toolu_id>"
     return value
 
 
@@ -85,23 +66,13 @@ def _call(kind: str, case: dict[str, Any]) -> Any:
     raise AssertionError(f"unknown golden kind {kind!r}")
 
 
-@pytest.mark.parametrize("name", _names("*.input.json"))
+@pytest.mark.parametrize("name", golden_names(GOLDEN, "*.input.json"))
 def test_json_golden(name: str) -> None:
-    kind = name.split("__")[0]
-    case = _load(GOLDEN / f"{name}.input.json")
-    expected_path = GOLDEN / f"{name}.expected.json"
-    try:
-        got = _normalize_ids(_call(kind, case))
-    except TranslationError as exc:
-        got = {"$raises": "TranslationError", "param": exc.param, "message": str(exc)}
-    if REGEN:
-        _write(expected_path, got)
-    assert got == _load(expected_path)
+    check_json_golden(GOLDEN, name, _call)
 
 
 def _stream_factory(name: str) -> Any:
-    meta_path = GOLDEN / f"{name}.meta.json"
-    meta = _load(meta_path) if meta_path.exists() else {}
+    meta = stream_meta(GOLDEN, name)
     if name.startswith("o2a_stream"):
         kwargs = {"model": "claude-sonnet-4-5", "message_id": "msg_01GoldenGoldenGoldenGold",
                   "input_tokens_estimate": 42, **meta}
@@ -110,18 +81,15 @@ def _stream_factory(name: str) -> Any:
     return lambda: translate.AnthropicToOpenAIStream(**kwargs)
 
 
-STREAMS = _names("*.upstream.sse")
+STREAMS = golden_names(GOLDEN, "*.upstream.sse")
 
 
 @pytest.mark.parametrize("how", SPLITS)
 @pytest.mark.parametrize("name", STREAMS)
 def test_stream_golden(name: str, how: str) -> None:
     upstream = (GOLDEN / f"{name}.upstream.sse").read_bytes()
-    expected_path = GOLDEN / f"{name}.expected.sse"
     out, _ = run_stream(_stream_factory(name), upstream, how)
-    if REGEN and how == "whole":
-        expected_path.write_bytes(out)
-    assert out == expected_path.read_bytes()
+    check_stream_golden(GOLDEN, name, how, out)
     if name.startswith("o2a_stream"):
         check_anthropic_stream(out)
     else:
@@ -129,15 +97,4 @@ def test_stream_golden(name: str, how: str) -> None:
 
 
 def test_every_golden_file_belongs_to_a_case() -> None:
-    """A typo in a fixture name must not silently drop a rule from the suite."""
-    cases = set(_names("*.input.json")) | set(STREAMS)
-    for path in GOLDEN.iterdir():
-        stem = path.name.split(".")[0]
-        assert stem in cases, f"{path.name} belongs to no case"
-        kind = stem.split("__")[0]
-        assert kind in {"a2o_request", "o2a_request", "o2a_response", "a2o_response", "error",
-                        "o2a_stream", "a2o_stream"}, path.name
-    for name in _names("*.input.json"):
-        assert (GOLDEN / f"{name}.expected.json").exists(), name
-    for name in STREAMS:
-        assert (GOLDEN / f"{name}.expected.sse").exists(), name
+    check_golden_files(GOLDEN, KINDS)

@@ -15,6 +15,7 @@ from plugins.routing.translate import AnthropicToOpenAIStream, OpenAIToAnthropic
 from .helpers import (
     SPLITS,
     anthropic_events,
+    blocks,
     check_anthropic_stream,
     check_openai_stream,
     openai_chunks,
@@ -42,28 +43,6 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extr
 
 def anthropic_event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-def blocks(raw: bytes) -> list[dict[str, Any]]:
-    """Accumulate an Anthropic stream the way the SDK does: by block index."""
-    content: list[dict[str, Any]] = []
-    partial: dict[int, str] = {}
-    for name, data in anthropic_events(raw):
-        if name == "content_block_start":
-            content.append(dict(data["content_block"]))
-        elif name == "content_block_delta":
-            block, delta = content[data["index"]], data["delta"]
-            if delta["type"] == "text_delta":
-                block["text"] += delta["text"]
-            elif delta["type"] == "thinking_delta":
-                block["thinking"] += delta["thinking"]
-            elif delta["type"] == "signature_delta":
-                block["signature"] = delta["signature"]
-            elif delta["type"] == "input_json_delta":
-                partial[data["index"]] = partial.get(data["index"], "") + delta["partial_json"]
-    for index, text in partial.items():
-        content[index]["input"] = json.loads(text)
-    return content
 
 
 # -- OpenAI upstream -> Anthropic client ---------------------------------------------------
