@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 
 from plugins.routing.tokens import count_request_tokens, count_text_tokens
+from plugins.routing.translate._common import anthropic_message
+from plugins.routing.translate.sse import anthropic_sse
 
 __all__ = ["mock_message", "mock_stream"]
 
@@ -111,25 +113,13 @@ def mock_message(body: dict[str, Any], model: str) -> dict[str, Any]:
     if tool and stop_reason == "tool_use":
         content.append(tool)
     output = count_text_tokens(text) + (count_text_tokens(_ENCODE(tool["input"]).decode()) if tool else 0)
-    return {
-        "id": _message_id(body),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": {
-            "input_tokens": count_request_tokens(body),
-            "output_tokens": output,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        },
+    usage = {
+        "input_tokens": count_request_tokens(body),
+        "output_tokens": output,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
     }
-
-
-def _event(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + _ENCODE(data) + b"\n\n"
+    return anthropic_message(_message_id(body), model, content, stop_reason, stop_sequence, usage)
 
 
 def mock_stream(body: dict[str, Any], model: str) -> Iterator[bytes]:
@@ -138,28 +128,28 @@ def mock_stream(body: dict[str, Any], model: str) -> Iterator[bytes]:
     usage = message["usage"]
     start = dict(message, content=[], stop_reason=None, stop_sequence=None)
     start["usage"] = dict(usage, output_tokens=1)
-    yield _event("message_start", {"type": "message_start", "message": start})
-    yield _event("ping", {"type": "ping"})
+    yield anthropic_sse("message_start", {"type": "message_start", "message": start})
+    yield anthropic_sse("ping", {"type": "ping"})
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
-            yield _event("content_block_start", {"type": "content_block_start", "index": index,
+            yield anthropic_sse("content_block_start", {"type": "content_block_start", "index": index,
                                                  "content_block": {"type": "text", "text": ""}})
             words = block["text"].split(" ")
             for at in range(0, len(words), 3):
                 piece = " ".join(words[at : at + 3]) + (" " if at + 3 < len(words) else "")
-                yield _event("content_block_delta", {"type": "content_block_delta", "index": index,
+                yield anthropic_sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                                      "delta": {"type": "text_delta", "text": piece}})
         else:
-            yield _event("content_block_start", {"type": "content_block_start", "index": index,
+            yield anthropic_sse("content_block_start", {"type": "content_block_start", "index": index,
                                                  "content_block": dict(block, input={})})
             arguments = _ENCODE(block["input"]).decode()
             for at in range(0, len(arguments), 8):
-                yield _event("content_block_delta", {"type": "content_block_delta", "index": index,
+                yield anthropic_sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                                      "delta": {"type": "input_json_delta",
                                                                "partial_json": arguments[at : at + 8]}})
-        yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield _event("message_delta", {"type": "message_delta",
+        yield anthropic_sse("content_block_stop", {"type": "content_block_stop", "index": index})
+    yield anthropic_sse("message_delta", {"type": "message_delta",
                                    "delta": {"stop_reason": message["stop_reason"],
                                              "stop_sequence": message["stop_sequence"]},
                                    "usage": {"output_tokens": usage["output_tokens"]}})
-    yield _event("message_stop", {"type": "message_stop"})
+    yield anthropic_sse("message_stop", {"type": "message_stop"})

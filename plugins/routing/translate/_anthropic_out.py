@@ -18,7 +18,7 @@ from typing import Any
 
 from ._common import anthropic_message, encode, new_message_id
 from .errors import anthropic_error
-from .sse import SSEParser, anthropic_sse
+from .sse import COMMENT, SSEParser, anthropic_sse
 
 __all__ = ["DELTA_TAIL", "TEXT", "THINKING", "TOOL", "AnthropicStreamOut"]
 
@@ -45,7 +45,8 @@ class AnthropicStreamOut:
     either, every call returns b"". `usage` is Anthropic-shaped; output is estimated at
     characters / 4 until the upstream reports real numbers.
 
-    Subclasses implement `_event(event, payload, out)` and append to `out`. State they may
+    Subclasses implement `_event(event, payload, out)` for each upstream event (comments,
+    i.e. keep-alives, are answered with a ping here) and append to `out`. State they may
     set: `_usage` (upstream usage, Anthropic-shaped), `_any_tool`, `_signature` (for the
     thinking block's signature_delta).
     """
@@ -100,10 +101,7 @@ class AnthropicStreamOut:
         if self._closed:
             return b""
         out: list[bytes] = []
-        for event, payload in self._parser.feed(data):
-            self._event(event, payload, out)
-            if self._closed:
-                break
+        self._events(self._parser.feed(data), out)
         return b"".join(out)
 
     def close(self) -> bytes:
@@ -111,11 +109,9 @@ class AnthropicStreamOut:
         if self._closed:
             return b""
         out: list[bytes] = []
-        for event, payload in self._parser.close():
-            self._event(event, payload, out)
-            if self._closed:
-                return b"".join(out)
-        self._upstream_ended(out)
+        self._events(self._parser.close(), out)
+        if not self._closed:
+            self._upstream_ended(out)
         return b"".join(out)
 
     def ping(self) -> bytes:
@@ -136,6 +132,16 @@ class AnthropicStreamOut:
         return b"".join(out)
 
     # -- for subclasses -------------------------------------------------------------------
+
+    def _events(self, events: list[tuple[str | None, bytes]], out: list[bytes]) -> None:
+        """Parsed upstream events in order, until one of them ends the stream."""
+        for event, payload in events:
+            if event == COMMENT:  # an upstream keep-alive becomes ours
+                self._ping(out)
+            else:
+                self._event(event, payload, out)
+            if self._closed:
+                return
 
     def _event(self, event: str | None, payload: bytes, out: list[bytes]) -> None:
         raise NotImplementedError

@@ -710,6 +710,5 @@ def gemini_response_to_anthropic(resp: dict[str, Any], *, model: str) -> dict[st
                 else:
                     content.append({"type": "text", "text": text})
         stop_reason = gemini_stop_reason(candidate.get("finishReason"), has_calls)
-    return anthropic_message(
-        new_message_id(), model, content, stop_reason, None, usage_from_gemini(resp.get("usageMetadata"))
-    )
+    usage = usage_from_gemini(resp.get("usageMetadata"))
+    return anthropic_message(new_message_id(), model, content, stop_reason, None, usage)

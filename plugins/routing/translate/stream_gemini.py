@@ -25,7 +25,6 @@ from typing import Any
 from ._anthropic_out import DELTA_TAIL, TEXT, THINKING, TOOL, AnthropicStreamOut
 from ._common import decode, encode
 from .gemini import gemini_stop_reason, tool_use_block, usage_from_gemini
-from .sse import COMMENT
 
 __all__ = ["GeminiToAnthropicStream"]
 
@@ -43,9 +42,6 @@ class GeminiToAnthropicStream(AnthropicStreamOut):
     # -- upstream events ------------------------------------------------------------------
 
     def _event(self, event: str | None, payload: bytes, out: list[bytes]) -> None:
-        if event == COMMENT:
-            self._ping(out)
-            return
         try:
             chunk = decode(payload)
         except ValueError:

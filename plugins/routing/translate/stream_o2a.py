@@ -21,7 +21,6 @@ import msgspec
 
 from ._anthropic_out import DELTA_TAIL, TEXT, THINKING, TOOL, AnthropicStreamOut
 from ._common import anthropic_stop_reason, decode, encode, new_tool_use_id, usage_from_openai
-from .sse import COMMENT
 
 __all__ = ["OpenAIToAnthropicStream"]
 
@@ -98,9 +97,6 @@ class OpenAIToAnthropicStream(AnthropicStreamOut):
     # -- upstream events ------------------------------------------------------------------
 
     def _event(self, event: str | None, payload: bytes, out: list[bytes]) -> None:
-        if event == COMMENT:  # an upstream keep-alive becomes ours
-            self._ping(out)
-            return
         if payload == _DONE:
             self._end_turn(out)
             return

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from plugins.routing.translate import SSEParser, TranslationError
 
@@ -134,6 +135,19 @@ def blocks(raw: bytes) -> list[dict[str, Any]]:
     return content
 
 
+def sdk_stream_message(client: Any, request: dict[str, Any], raw: bytes) -> Any:
+    """The message the anthropic SDK accumulates from `raw`; None when `raw` ends in an error
+    event, after checking that the SDK raised APIStatusError for it."""
+    import anthropic  # imported here: callers skip when it is absent, other tests need not
+
+    if b"event: error" in raw:
+        with pytest.raises(anthropic.APIStatusError), client.messages.stream(**request) as stream:
+            stream.get_final_message()
+        return None
+    with client.messages.stream(**request) as stream:
+        return stream.get_final_message()
+
+
 def openai_chunks(raw: bytes) -> list[Any]:
     """Decoded `data:` payloads of an OpenAI stream; "[DONE]" stays a string."""
     out: list[Any] = []
@@ -249,6 +263,11 @@ def check_json_golden(
     if REGEN:
         expected_path.write_bytes(msgspec.json.format(msgspec.json.encode(got), indent=2) + b"\n")
     assert got == load_json(expected_path)
+
+
+def run_golden_stream(directory: Path, name: str, factory: Callable[[], Any], how: str) -> bytes:
+    """`<name>.upstream.sse` through a fresh translator, fed split as `how`: all its output."""
+    return run_stream(factory, (directory / f"{name}.upstream.sse").read_bytes(), how)[0]
 
 
 def check_stream_golden(directory: Path, name: str, how: str, out: bytes) -> None:

@@ -43,7 +43,9 @@ from .helpers import (
     check_json_golden,
     check_stream_golden,
     golden_names,
+    run_golden_stream,
     run_stream,
+    sdk_stream_message,
     stream_meta,
 )
 
@@ -88,8 +90,7 @@ STREAMS = golden_names(GOLDEN, "*.upstream.sse")
 @pytest.mark.parametrize("how", STREAM_SPLITS)
 @pytest.mark.parametrize("name", STREAMS)
 def test_stream_golden(name: str, how: str) -> None:
-    upstream = (GOLDEN / f"{name}.upstream.sse").read_bytes()
-    out, _ = run_stream(_stream_factory(name), upstream, how)
+    out = run_golden_stream(GOLDEN, name, _stream_factory(name), how)
     check_anthropic_stream(out)
     check_stream_golden(GOLDEN, name, how, TOOL_ID_BYTES.sub(b"<toolu_id>", out))
 
@@ -306,16 +307,10 @@ SDK_REQUEST = {"model": "gemini-3-pro-preview", "max_tokens": 100,
 
 @pytest.mark.parametrize("name", STREAMS)
 def test_anthropic_sdk_accumulates_every_stream(name: str) -> None:
-    out, _ = run_stream(_stream_factory(name), (GOLDEN / f"{name}.upstream.sse").read_bytes(), "whole")
-    client = _sdk_client(out, "text/event-stream")
-    if b"event: error" in out:
-        import anthropic
-
-        with pytest.raises(anthropic.APIStatusError), client.messages.stream(**SDK_REQUEST) as s:
-            s.get_final_message()
+    out = run_golden_stream(GOLDEN, name, _stream_factory(name), "whole")
+    message = sdk_stream_message(_sdk_client(out, "text/event-stream"), SDK_REQUEST, out)
+    if message is None:
         return
-    with client.messages.stream(**SDK_REQUEST) as s:
-        message = s.get_final_message()
     assert message.stop_reason is not None
     assert [b.model_dump(exclude_none=True) for b in message.content] == blocks(out)
 

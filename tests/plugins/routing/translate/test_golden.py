@@ -30,7 +30,7 @@ from .helpers import (
     check_openai_stream,
     check_stream_golden,
     golden_names,
-    run_stream,
+    run_golden_stream,
     stream_meta,
 )
 
@@ -87,8 +87,7 @@ STREAMS = golden_names(GOLDEN, "*.upstream.sse")
 @pytest.mark.parametrize("how", SPLITS)
 @pytest.mark.parametrize("name", STREAMS)
 def test_stream_golden(name: str, how: str) -> None:
-    upstream = (GOLDEN / f"{name}.upstream.sse").read_bytes()
-    out, _ = run_stream(_stream_factory(name), upstream, how)
+    out = run_golden_stream(GOLDEN, name, _stream_factory(name), how)
     check_stream_golden(GOLDEN, name, how, out)
     if name.startswith("o2a_stream"):
         check_anthropic_stream(out)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from .helpers import golden_names, sdk_stream_message
+
 anthropic = pytest.importorskip("anthropic")
 openai = pytest.importorskip("openai")
 # The SDKs moved from httpx to httpx2 (same API); use whichever the installed ones import.
@@ -42,20 +44,12 @@ REQUEST = {"model": "claude-sonnet-4-5", "max_tokens": 100,
            "messages": [{"role": "user", "content": "hi"}]}
 
 
-def _stems(pattern: str) -> list[str]:
-    return sorted(p.name.split(".")[0] for p in GOLDEN.glob(pattern))
-
-
-@pytest.mark.parametrize("name", _stems("o2a_stream__*.expected.sse"))
+@pytest.mark.parametrize("name", golden_names(GOLDEN, "o2a_stream__*.expected.sse"))
 def test_anthropic_sdk_accumulates_our_streams(name: str) -> None:
     raw = (GOLDEN / f"{name}.expected.sse").read_bytes()
-    client = _anthropic(raw)
-    if b"event: error" in raw:
-        with pytest.raises(anthropic.APIStatusError), client.messages.stream(**REQUEST) as stream:
-            stream.get_final_message()
+    message = sdk_stream_message(_anthropic(raw), REQUEST, raw)
+    if message is None:
         return
-    with client.messages.stream(**REQUEST) as stream:
-        message = stream.get_final_message()
     assert message.id.startswith("msg_") and message.stop_reason is not None
     for block in message.content:
         if block.type == "tool_use":
@@ -69,7 +63,7 @@ def test_anthropic_sdk_accumulates_our_streams(name: str) -> None:
     assert text == expected
 
 
-@pytest.mark.parametrize("name", _stems("a2o_stream__*.expected.sse"))
+@pytest.mark.parametrize("name", golden_names(GOLDEN, "a2o_stream__*.expected.sse"))
 def test_openai_sdk_accumulates_our_streams(name: str) -> None:
     raw = (GOLDEN / f"{name}.expected.sse").read_bytes()
     client = _openai(raw)
@@ -90,7 +84,7 @@ def test_openai_sdk_accumulates_our_streams(name: str) -> None:
         assert isinstance(json.loads(call.function.arguments), dict)
 
 
-@pytest.mark.parametrize("name", _stems("o2a_response__*.expected.json"))
+@pytest.mark.parametrize("name", golden_names(GOLDEN, "o2a_response__*.expected.json"))
 def test_anthropic_sdk_validates_our_messages(name: str) -> None:
     data = json.loads((GOLDEN / f"{name}.expected.json").read_text())
     if "$raises" in data:
@@ -103,7 +97,7 @@ def test_anthropic_sdk_validates_our_messages(name: str) -> None:
     assert message.role == "assistant"
 
 
-@pytest.mark.parametrize("name", _stems("a2o_response__*.expected.json"))
+@pytest.mark.parametrize("name", golden_names(GOLDEN, "a2o_response__*.expected.json"))
 def test_openai_sdk_validates_our_completions(name: str) -> None:
     data = json.loads((GOLDEN / f"{name}.expected.json").read_text())
     completion = openai.types.chat.ChatCompletion.model_validate(data, strict=True)
