@@ -101,7 +101,15 @@ class AnthropicStreamOut:
         if self._closed:
             return b""
         out: list[bytes] = []
-        self._events(self._parser.feed(data), out)
+        # The loop is written out here, not shared with close(): feed() runs once per
+        # upstream read, and a helper call there is measurable.
+        for event, payload in self._parser.feed(data):
+            if event == COMMENT:  # an upstream keep-alive becomes ours
+                self._ping(out)
+            else:
+                self._event(event, payload, out)
+            if self._closed:
+                break
         return b"".join(out)
 
     def close(self) -> bytes:
@@ -109,9 +117,14 @@ class AnthropicStreamOut:
         if self._closed:
             return b""
         out: list[bytes] = []
-        self._events(self._parser.close(), out)
-        if not self._closed:
-            self._upstream_ended(out)
+        for event, payload in self._parser.close():
+            if event == COMMENT:
+                self._ping(out)
+            else:
+                self._event(event, payload, out)
+            if self._closed:
+                return b"".join(out)
+        self._upstream_ended(out)
         return b"".join(out)
 
     def ping(self) -> bytes:
@@ -132,16 +145,6 @@ class AnthropicStreamOut:
         return b"".join(out)
 
     # -- for subclasses -------------------------------------------------------------------
-
-    def _events(self, events: list[tuple[str | None, bytes]], out: list[bytes]) -> None:
-        """Parsed upstream events in order, until one of them ends the stream."""
-        for event, payload in events:
-            if event == COMMENT:  # an upstream keep-alive becomes ours
-                self._ping(out)
-            else:
-                self._event(event, payload, out)
-            if self._closed:
-                return
 
     def _event(self, event: str | None, payload: bytes, out: list[bytes]) -> None:
         raise NotImplementedError

@@ -250,11 +250,7 @@ class OpenAIToAnthropicStream(AnthropicStreamOut):
             self._open_tool(self._waiting.pop(0), out)
 
     def _end_turn(self, out: list[bytes]) -> None:
-        """[DONE], the usage chunk after a finish_reason, or the end of the upstream. The
-        default stop reason is decided once waiting tool calls have had their blocks."""
-        if self._closed:
-            return
-        self._start(out)
-        self._close_all(out)
-        stop_reason, stop_sequence = self._stop or anthropic_stop_reason(None, {}, self._any_tool)
-        self._finish(out, stop_reason, stop_sequence)
+        """[DONE], the usage chunk after a finish_reason, or the end of the upstream. Without
+        a finish_reason the stop reason follows from the calls seen: a waiting call implies
+        an opened one, so flushing the waiting ones in _finish cannot change it."""
+        self._finish(out, *(self._stop or anthropic_stop_reason(None, {}, self._any_tool)))
