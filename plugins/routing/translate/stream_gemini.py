@@ -2,9 +2,9 @@
 
 Each upstream event is `data: {GenerateContentResponse}` holding the parts generated since
 the previous one (Gemini frames them with CRLF; the SSE parser copes with any split).
-The output keeps Anthropic's grammar exactly, as stream_o2a does: message_start; blocks
-one at a time with contiguous indices; message_delta (stop reason + final usage);
-message_stop. By part:
+The output keeps Anthropic's grammar exactly (message_start; blocks one at a time with
+contiguous indices; message_delta with stop reason and final usage; message_stop): that
+is AnthropicStreamOut's (_anthropic_out.py), shared with stream_o2a. By part:
 - text streams into a text block, thought text (thought: true) into a thinking block,
   which is closed with a signature_delta of "" (a Gemini thought signature is no
   Anthropic signature) before anything else starts;

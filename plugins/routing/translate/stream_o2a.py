@@ -4,6 +4,8 @@ Claude Code and the Anthropic SDKs accumulate the stream by block index, so the 
 keeps Anthropic's grammar exactly: message_start; per block content_block_start, deltas,
 content_block_stop, one block at a time with contiguous indices; message_delta (stop
 reason and final usage); message_stop. An error ends the stream with `event: error`.
+That output side is AnthropicStreamOut (_anthropic_out.py), shared with stream_gemini;
+this module parses OpenAI chunks.
 
 Two things OpenAI streams do that Anthropic's grammar cannot express directly:
 - several tool calls may interleave (deltas keyed by `index`): the open tool block streams
