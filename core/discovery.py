@@ -53,10 +53,10 @@ class PluginSpec:
         return cls(name=name, includeme=item)
 
 
-def _distribution_of(module_name: str) -> tuple[str, str]:
+def _distribution_of(module_name: str, owners: dict[str, list[str]]) -> tuple[str, str]:
     """(distribution name, version) that ships ``module_name``'s top-level package."""
     top = module_name.split(".", 1)[0]
-    for dist_name in importlib.metadata.packages_distributions().get(top, []):
+    for dist_name in owners.get(top, []):
         try:
             return dist_name, importlib.metadata.version(dist_name)
         except importlib.metadata.PackageNotFoundError:
@@ -105,8 +105,9 @@ def discover(
         on_missing_entrypoints_callback=on_missing,
     )
     specs = []
+    owners = importlib.metadata.packages_distributions() if manager.names() else {}  # slow: once
     for ext in manager:
-        dist, version = _distribution_of(ext.entry_point.module)
+        dist, version = _distribution_of(ext.entry_point.module, owners)
         specs.append(
             PluginSpec(
                 name=ext.name,

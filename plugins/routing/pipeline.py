@@ -110,7 +110,7 @@ class Gateway:
             principal = verifier.verify(key)
             if principal is not None:
                 return principal
-        if not configured and verifier is None:
+        if not configured and (verifier is None or not getattr(verifier, "required", True)):
             return Principal()
         raise GatewayError(401, "invalid x-api-key" if key else "missing API key: send x-api-key or Authorization: Bearer")
 

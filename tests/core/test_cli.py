@@ -54,9 +54,9 @@ def test_db_upgrade_current_and_history(capsys: Any) -> None:
     code, out, _ = run(capsys, "db", "upgrade")
     assert code == 0 and "core_0001" in out
     code, out, _ = run(capsys, "db", "current", "--json")
-    assert json.loads(out) == ["core_0001"]
+    assert "core_0001" in json.loads(out)  # plus one head per installed plugin with tables
     code, out, _ = run(capsys, "db", "history", "--json")
-    assert {"revision": "core_0001", "down_revision": None}.items() <= json.loads(out)[0].items()
+    assert any({"revision": "core_0001", "down_revision": None}.items() <= row.items() for row in json.loads(out))
 
 
 def test_plugins_lists_kernel_and_shell(capsys: Any) -> None:

@@ -1,0 +1,75 @@
+"""The auth plugin: users, workspaces, memberships and per-user API keys.
+
+Loaded through the entry point ``auth`` like any third-party plugin. It provides the
+interface ``auth.api_keys`` (``verify(key) -> Principal | None``, answered from memory) that
+the routing plugin's client auth uses, keeps that cache fresh, and adds the ``switchyard
+users|workspaces|keys`` commands. Sign-in, sessions, Casbin and pages come next (issue 4).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+
+from plugins.auth import cli
+from plugins.auth.keys import KeyCache, Principal
+from plugins.auth.models import metadata
+from plugins.auth.service import AuthService
+
+if TYPE_CHECKING:
+    from core.configurator import Configurator
+    from core.registry import Registry
+
+__all__ = ["AuthService", "AuthSettings", "KeyCache", "Principal", "includeme"]
+
+log = logging.getLogger("switchyard.auth")
+MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
+
+
+class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[auth]`` section of switchyard.toml."""
+
+    # How often each instance reloads API keys, so that keys created or revoked elsewhere
+    # (another instance, the CLI) take effect here. Changes made in-process apply at once.
+    key_refresh_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    # Require an API key even before the first one is created. Off by default so the embedded
+    # default serves a newcomer without a key (bound to 127.0.0.1); once any key exists, keys
+    # are required whatever this says.
+    require_keys: bool = False
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.add_settings_schema(AuthSettings)
+    config.add_metadata(metadata, migrations=MIGRATIONS)
+    cache = KeyCache(always_required=settings.require_keys)
+    config.provide("auth.api_keys", cache)
+
+    async def start(registry: Registry, **_: Any) -> None:
+        assert registry.db is not None
+        cache.db = registry.db
+        registry.state["auth.service"] = AuthService(registry.db, cache)
+        try:
+            count = await cache.refresh()
+        except Exception:  # an unmigrated database must not stop /healthz; readyz says why
+            log.exception("could not load API keys (run `switchyard db upgrade`); none accepted")
+        else:
+            log.info("loaded %d API key(s)", count)
+
+    def ready(registry: Registry, **_: Any) -> str | None:
+        if cache.loaded_at is None:
+            return "auth: API keys are not loaded from the database (run `switchyard db upgrade`)"
+        return None
+
+    config.add_hook("startup", start, name="auth.start")
+    config.add_hook("ready_check", ready, name="auth.ready")
+    config.add_job(
+        cache.refresh_quietly,
+        "interval",
+        id="auth.refresh_keys",
+        seconds=settings.key_refresh_seconds,
+    )
+    for command in cli.COMMANDS:
+        config.add_cli_command(command)
