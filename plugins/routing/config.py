@@ -37,6 +37,7 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     models: list[str] = []
     transformers: list[str] = []
     model_transformers: dict[str, list[str]] = {}
+    transformer_options: dict[str, dict[str, Any]] = {}
     timeout_ms: Annotated[int, msgspec.Meta(ge=1)] | None = None
     proxy_url: str | None = None
     key_strategy: Literal["round_robin", "least_latency"] = "round_robin"
@@ -148,11 +149,21 @@ def _scenario_key(key: str) -> str:
 
 
 def _transformer_names(use: Any) -> list[str]:
-    """A ``use`` list holds names or ``[name, options]`` pairs; options are kept by name only."""
+    """A ``use`` list holds names or ``[name, options]`` pairs."""
     names = []
     for item in use or []:
         names.append(item[0] if isinstance(item, list) and item else str(item))
     return names
+
+
+def _transformer_options(*uses: Any) -> dict[str, dict[str, Any]]:
+    """The options of ``[name, {options}]`` pairs, by transformer name (e.g. maxtoken's max_tokens)."""
+    options: dict[str, dict[str, Any]] = {}
+    for use in uses:
+        for item in use or []:
+            if isinstance(item, list) and len(item) > 1 and isinstance(item[1], dict):
+                options[str(item[0]).lower()] = item[1]
+    return options
 
 
 def _ccr_api(provider: dict[str, Any], transformers: list[str]) -> Api:
@@ -182,6 +193,10 @@ def _ccr_provider(raw: dict[str, Any]) -> ProviderConfig:
         models=[str(m) for m in raw.get("models", [])],
         transformers=names,
         model_transformers=per_model,
+        transformer_options=_transformer_options(
+            transformer.get("use"),
+            *(spec.get("use") for model, spec in transformer.items() if model != "use" and isinstance(spec, dict)),
+        ),
     )
 
 

@@ -24,10 +24,10 @@ class Transformer(msgspec.Struct, frozen=True):
     name: str
     doc: str
     options: dict[str, Any] = {}
-    body: Callable[[Body], None] | None = None
+    body: Callable[[Body, dict[str, Any]], None] | None = None  # (body, this transformer's options)
 
 
-def _strip_cache_control(value: Any) -> None:
+def _strip_cache_control(value: Any, options: dict[str, Any] | None = None) -> None:
     if isinstance(value, dict):
         value.pop("cache_control", None)
         for item in value.values():
@@ -37,8 +37,11 @@ def _strip_cache_control(value: Any) -> None:
             _strip_cache_control(item)
 
 
-def _cap_max_tokens(limit: int) -> Callable[[Body], None]:
-    def cap(body: Body) -> None:
+def _cap_max_tokens(default: int) -> Callable[[Body, dict[str, Any]], None]:
+    """Cap max_tokens at the transformer's ``max_tokens`` option (claude-code-router's form)."""
+
+    def cap(body: Body, options: dict[str, Any]) -> None:
+        limit = int(options.get("max_tokens", default))
         for key in ("max_tokens", "max_completion_tokens"):
             if isinstance(body.get(key), int) and body[key] > limit:
                 body[key] = limit
@@ -46,18 +49,18 @@ def _cap_max_tokens(limit: int) -> Callable[[Body], None]:
     return cap
 
 
-def _groq(body: Body) -> None:
+def _groq(body: Body, options: dict[str, Any]) -> None:
     _strip_cache_control(body)
     for tool in body.get("tools") or []:
         (tool.get("function") or {}).get("parameters", {}).pop("$schema", None)
 
 
-def _tool_use(body: Body) -> None:
+def _tool_use(body: Body, options: dict[str, Any]) -> None:
     if body.get("tools") and "tool_choice" not in body:
         body["tool_choice"] = "required"
 
 
-def _drop_reasoning_history(body: Body) -> None:
+def _drop_reasoning_history(body: Body, options: dict[str, Any]) -> None:
     for message in body.get("messages") or []:
         if isinstance(message, dict):
             message.pop("reasoning_content", None)
@@ -78,7 +81,7 @@ KNOWN: dict[str, Transformer] = {t.name: t for t in (
                 {"reasoning": False}, _drop_reasoning_history),
     Transformer("maxcompletiontokens", "use max_completion_tokens (OpenAI reasoning models)",
                 {"max_tokens_field": "max_completion_tokens"}),
-    Transformer("maxtoken", "cap max_tokens (claude-code-router's option is read as 8192 here)",
+    Transformer("maxtoken", "cap max_tokens at the option max_tokens (default 8192)",
                 {}, _cap_max_tokens(8192)),
     Transformer("streamoptions", "ask for usage in streams (on by default)", {"stream_usage": True}),
     Transformer("enhancetool", "tolerate malformed tool-call arguments (always on)"),
@@ -112,5 +115,5 @@ def transform_body(provider: ProviderConfig, model: str, body: Body) -> Body:
     for name in _names(provider, model):
         step = KNOWN[name].body
         if step is not None:
-            step(body)
+            step(body, provider.transformer_options.get(name, {}))
     return body
