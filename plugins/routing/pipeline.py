@@ -31,7 +31,7 @@ from plugins.routing.config import RoutingConfig
 from plugins.routing.mock import mock_message, mock_stream
 from plugins.routing.model import GatewayError, GatewayRequest, Principal, UsageEvent
 from plugins.routing.passthrough import AnthropicPassthrough, Chain, OpenAIPassthrough
-from plugins.routing.rules import Decision, SessionUsage, choose, session_id
+from plugins.routing.rules import Decision, SessionUsage, choose, session_id, split_target
 from plugins.routing.tokens import count_request_tokens
 from plugins.routing.transformers import options_for, transform_body
 from plugins.routing.upstream import Provider, UpstreamClient, UpstreamUnavailable
@@ -122,13 +122,13 @@ class Gateway:
         content_rules = any((router.long_context, router.background, router.think, router.web_search, router.image))
         canonical = req.body
         if req.client_api == "openai" and content_rules:
-            canonical = translate.openai_request_to_anthropic(req.body, model=str(req.body.get("model", "")))
+            canonical = self._anthropic_body(req, str(req.body.get("model", "")))
         if router.long_context or self._route:
             req.token_estimate = count_request_tokens(canonical)
         for hook in self._route:
             chosen = await _maybe_await(hook(request=req))
             if chosen is not None:
-                return chosen if isinstance(chosen, Decision) else Decision("plugin", *_split(str(chosen)))
+                return chosen if isinstance(chosen, Decision) else Decision("plugin", *split_target(str(chosen)))
         model = req.body.get("model")
         if isinstance(model, str) and "," in model and model.split(",", 1)[0] not in self.providers:
             raise GatewayError(400, f"model: unknown provider {model.split(',', 1)[0]!r} in {model!r}",
@@ -139,7 +139,7 @@ class Gateway:
     async def forward(self, req: GatewayRequest, decision: Decision, send: Any) -> None:
         """Try the decision, then the scenario's fallbacks, until one answers."""
         targets = [(decision.provider, decision.model)]
-        targets += [_split(t) for t in self.config.fallback.get(decision.scenario, [])]
+        targets += [split_target(t) for t in self.config.fallback.get(decision.scenario, [])]
         failure: UpstreamUnavailable | None = None
         for number, (provider, model) in enumerate(targets):
             if provider not in self.providers:
@@ -189,13 +189,12 @@ class Gateway:
             headers["anthropic-version"] = req.headers.get("anthropic-version", "2023-06-01")
             if "anthropic-beta" in req.headers:
                 headers["anthropic-beta"] = req.headers["anthropic-beta"]
+            body = self._anthropic_body(req, model)
             if req.client_api == "anthropic":
-                return url, translate.drop_unsigned_thinking(dict(req.body, model=model)), headers
-            return url, translate.openai_request_to_anthropic(req.body, model=model), headers
+                body = translate.drop_unsigned_thinking(body)
+            return url, body, headers
         if api == "gemini":
-            canonical = req.body if req.client_api == "anthropic" else translate.openai_request_to_anthropic(
-                req.body, model=model)
-            suffix, body = translate.anthropic_request_to_gemini(canonical, model=model)
+            suffix, body = translate.anthropic_request_to_gemini(self._anthropic_body(req, model), model=model)
             return _gemini_url(url, suffix), body, headers
         if req.client_api == "openai":
             body = dict(req.body, model=model)
@@ -219,18 +218,24 @@ class Gateway:
             return Chain(gemini, translate.AnthropicToOpenAIStream(model=model, include_usage=include_usage))
         return translate.AnthropicToOpenAIStream(model=model, include_usage=include_usage)
 
+    def _anthropic_body(self, req: GatewayRequest, model: str) -> dict[str, Any]:
+        """The request in Anthropic's shape for ``model``: an OpenAI body is translated once per
+        request (routing rules, fallbacks and the upstream call all reuse it)."""
+        if req.client_api == "anthropic":
+            return dict(req.body, model=model)
+        translated = req.state.get("anthropic_body")
+        if translated is None:
+            translated = req.state["anthropic_body"] = translate.openai_request_to_anthropic(req.body, model=model)
+        return dict(translated, model=model)
+
     async def _answer_from_mock(self, req: GatewayRequest, model: str, send: Any) -> None:
-        canonical = req.body if req.client_api == "anthropic" else translate.openai_request_to_anthropic(req.body, model=model)
+        """The mock speaks Anthropic: the same conversions as an Anthropic upstream, in process."""
+        canonical = self._anthropic_body(req, model)
         if req.stream:
-            converter = (AnthropicPassthrough() if req.client_api == "anthropic"
-                         else translate.AnthropicToOpenAIStream(
-                             model=model, include_usage=bool((req.body.get("stream_options") or {}).get("include_usage"))))
+            converter = self._stream_converter(req, "anthropic", model)
             await self._stream(req, _aiter(mock_stream(canonical, model)), converter, send)
             return
-        answer = mock_message(canonical, model)
-        usage = answer["usage"]
-        if req.client_api == "openai":
-            answer = translate.anthropic_response_to_openai(answer, model=model)
+        answer, usage = _to_client(req.client_api, "anthropic", mock_message(canonical, model), model)
         await self._finish_json(req, answer, usage, send)
 
     # -- replies --------------------------------------------------------------------------
@@ -303,11 +308,6 @@ class Gateway:
             self.registry.events.publish_nowait(event)
         except RuntimeError:
             log.debug("event bus not started; usage of %s not published", req.request_id)
-
-
-def _split(target: str) -> tuple[str, str]:
-    provider, _, model = target.partition(",")
-    return provider.strip(), model.strip()
 
 
 def _decode(raw: bytes) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import msgspec
 
 from plugins.routing.config import RoutingConfig
 
-__all__ = ["Decision", "SessionUsage", "choose", "session_id"]
+__all__ = ["Decision", "SessionUsage", "choose", "session_id", "split_target"]
 
 SUBAGENT_TAG = re.compile(r"<CCR-SUBAGENT-MODEL>(.*?)</CCR-SUBAGENT-MODEL>\s*", re.DOTALL)
 _SESSION_IN_USER_ID = re.compile(r"session_([0-9a-fA-F-]{8,})")
@@ -97,7 +97,8 @@ def _has_image(body: dict[str, Any]) -> bool:
     )
 
 
-def _split(target: str) -> tuple[str, str]:
+def split_target(target: str) -> tuple[str, str]:
+    """``"provider,model"`` -> (provider, model)."""
     provider, _, model = target.partition(",")
     return provider.strip(), model.strip()
 
@@ -109,27 +110,27 @@ def choose(
     router = config.router
     model = body.get("model")
     if isinstance(model, str) and "," in model:
-        provider, name = _split(model)
+        provider, name = split_target(model)
         if provider in config.providers:
             return Decision("explicit", provider, name)
     threshold = router.long_context_threshold
     long_by_session = previous_input_tokens > threshold and token_count > 20_000
     if router.long_context and (token_count > threshold or long_by_session):
-        return Decision("long_context", *_split(router.long_context))
+        return Decision("long_context", *split_target(router.long_context))
     tagged = _strip_subagent_tag(body)
     if tagged and "," in tagged:
-        provider, name = _split(tagged)
+        provider, name = split_target(tagged)
         if provider in config.providers:
             return Decision("subagent", provider, name)
     if router.background and isinstance(model, str) and "haiku" in model.lower():
-        return Decision("background", *_split(router.background))
+        return Decision("background", *split_target(router.background))
     tools = body.get("tools")
     if router.web_search and isinstance(tools, list) and any(
         isinstance(t, dict) and str(t.get("type", "")).startswith("web_search") for t in tools
     ):
-        return Decision("web_search", *_split(router.web_search))
+        return Decision("web_search", *split_target(router.web_search))
     if router.image and _has_image(body):
-        return Decision("image", *_split(router.image))
+        return Decision("image", *split_target(router.image))
     if router.think and body.get("thinking"):
-        return Decision("think", *_split(router.think))
-    return Decision("default", *_split(router.default))
+        return Decision("think", *split_target(router.think))
+    return Decision("default", *split_target(router.default))
