@@ -20,9 +20,17 @@ KERNEL_HOOKS: dict[str, str] = {
     "ready_check": "ready_check(registry) -> str | None: a problem that makes /readyz fail, or None.",
     "template_context": "template_context(request) -> dict | None: extra names for every UI page.",
     "reload": "reload(registry, settings): SIGHUP re-read the settings file; apply what can change live.",
+    "banner": "banner(registry) -> list[str] | None: lines `serve` prints at start, after migrating.",
+}
+# Points whose first non-None answer wins.
+FIRST_RESULT_HOOKS: dict[str, str] = {
+    "identify": "identify(request) -> core.security.Identity | None: who sent this request "
+    "(session cookie or API key); None means nobody signed in.",
 }
 
 
 def declare_kernel_hooks(config: Configurator) -> None:
     for name, doc in KERNEL_HOOKS.items():
         config.add_hook_point(name, doc)
+    for name, doc in FIRST_RESULT_HOOKS.items():
+        config.add_hook_point(name, doc, firstresult=True)

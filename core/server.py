@@ -7,6 +7,7 @@ process supervises the workers; each worker builds the app from the same setting
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -46,6 +47,18 @@ def _prepare(settings: Settings) -> None:
     registry = build_registry(settings)
     migrate_registry(registry)
     _print_banner(registry)
+    asyncio.run(_plugin_banner_lines(registry))
+
+
+async def _plugin_banner_lines(registry: Registry) -> None:
+    """Lines plugins add to the banner (the auth plugin's one-time first-admin link)."""
+    try:
+        for lines in await registry.hooks.acall("banner", registry=registry):
+            for line in lines or ():
+                print(f"  {line}", flush=True)
+    finally:
+        assert registry.db is not None
+        await registry.db.dispose()
 
 
 def worker_app() -> Any:
