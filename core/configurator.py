@@ -73,6 +73,14 @@ def _package_dir(fn: Callable[..., Any]) -> str | None:
     return os.path.dirname(os.path.abspath(path)) if path else None
 
 
+ACCESS_LEVELS = ("policy", "signed_in")
+
+
+def _check_access(plugin: str, access: str) -> None:
+    if access not in ACCESS_LEVELS:
+        raise ConfigurationError(f"plugin {plugin!r}: access must be one of {ACCESS_LEVELS}, got {access!r}")
+
+
 class Configurator:
     """Registration API for one plugin; see the module docstring."""
 
@@ -219,11 +227,13 @@ class Configurator:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def add_route(self, handler: Any, *, public: bool = False) -> None:
+    def add_route(self, handler: Any, *, public: bool = False, access: str = "policy") -> None:
         """Register a Litestar route handler (``@get``, ``@post``, ``@asgi`` ...).
 
-        ``public=True`` lists it among the routes reachable without a policy decision.
+        ``public=True`` lists it among the routes reachable without a policy decision;
+        ``access="signed_in"`` lets any signed-in identity through (self-service routes).
         """
+        _check_access(self.plugin, access)
         paths = tuple(sorted(getattr(handler, "paths", ()) or ()))
         if not paths:
             raise ConfigurationError(
@@ -235,6 +245,9 @@ class Configurator:
         if public:
             for path in paths:
                 self.add_public_path(path)
+        elif access == "signed_in":
+            for path in paths:
+                self.add_signed_in_path(path, methods)
 
     def add_view(
         self,
@@ -246,8 +259,14 @@ class Configurator:
         name: str | None = None,
         title: str | None = None,
         public: bool = False,
+        access: str = "policy",
     ) -> None:
-        """Add a UI page at ``/ui{path}``; ``view(request)`` returns a context dict or a Response."""
+        """Add a UI page at ``/ui{path}``; ``view(request)`` returns a context dict or a Response.
+
+        Pages get a policy decision unless ``public=True`` (no sign-in) or
+        ``access="signed_in"`` (any signed-in identity: the user's own settings).
+        """
+        _check_access(self.plugin, access)
         if not path.startswith("/"):
             raise ConfigurationError(f"plugin {self.plugin!r}: view path {path!r} must start with '/'")
         methods = tuple(sorted(m.upper() for m in methods))
@@ -268,6 +287,8 @@ class Configurator:
         self._claim_routes(methods, (full,), self.registry.views, registration)
         if public:
             self.add_public_path(full)
+        elif access == "signed_in":
+            self.add_signed_in_path(full, methods)
 
     def _claim_routes(
         self, methods: tuple[str, ...], paths: tuple[str, ...], target: list[Any], registration: Any
@@ -285,6 +306,11 @@ class Configurator:
     def add_public_path(self, path: str) -> None:
         """Declare a path reachable without signing in (the one list of public routes)."""
         self.action(None, lambda: self.registry.public_paths.add(path))
+
+    def add_signed_in_path(self, path: str, methods: Iterable[str] = ("*",)) -> None:
+        """Declare a self-service path: any signed-in identity, no workspace policy decision."""
+        for method in methods:
+            self.action(None, lambda m=method: self.registry.signed_in_paths.add((m, path)))
 
     def add_static(self, prefix: str, directory: str) -> None:
         """Serve ``directory`` at ``/static/{prefix}/``."""

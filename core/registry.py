@@ -128,6 +128,7 @@ class Registry:
     migration_sources: list[MigrationSource] = field(default_factory=list)
     settings_schemas: dict[str, tuple[type, str]] = field(default_factory=dict)
     public_paths: set[str] = field(default_factory=set)
+    signed_in_paths: set[tuple[str, str]] = field(default_factory=set)  # (method or "*", path)
     interfaces: dict[str, Any] = field(default_factory=dict)
     db: Database | None = None
     state: dict[str, Any] = field(default_factory=dict)
