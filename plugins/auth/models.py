@@ -1,4 +1,4 @@
-"""The auth plugin's tables: users, workspaces, memberships and API keys.
+"""The auth plugin's tables: users, workspaces, memberships, API keys, sessions, links, MFA.
 
 Built on SQLAlchemy Core with the kernel's naming convention, so constraint names are the
 same on SQLite and PostgreSQL and later migrations can name what they alter. The Alembic
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 
@@ -28,6 +29,9 @@ __all__ = [
     "api_keys",
     "memberships",
     "metadata",
+    "one_time_links",
+    "recovery_codes",
+    "sessions",
     "users",
     "workspaces",
 ]
@@ -49,6 +53,16 @@ users = Table(
     Column("password_hash", Text, nullable=True),
     Column("is_active", Boolean, nullable=False, server_default=true()),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Lockout lives here, not in memory, so it holds across instances and restarts.
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("last_sign_in_at", UTCDateTime(), nullable=True),
+    # TOTP: the secret encrypted with a key derived from secret.key (plugins.auth.mfa); it is
+    # pending until totp_enabled_at is set by a confirmed code. totp_last_step stops a code
+    # from being used twice.
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_enabled_at", UTCDateTime(), nullable=True),
+    Column("totp_last_step", Integer, nullable=True),
     UniqueConstraint("email"),
 )
 
@@ -115,4 +129,67 @@ api_keys = Table(
     Column("grace_until", UTCDateTime(), nullable=True),
     UniqueConstraint("prefix"),
     UniqueConstraint("secret_hash"),
+)
+
+sessions = Table(
+    "auth_sessions",
+    metadata,
+    # sha256 hex of the random token kept in the signed cookie: a leaked table signs nobody in.
+    Column("id", String(64), primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("auth_users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),  # the absolute limit
+    # False between the password and the TOTP step: such a session signs nobody in.
+    Column("mfa_passed", Boolean, nullable=False, server_default=false()),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("user_agent", String(300), nullable=False, server_default=""),
+    Column("ip", String(64), nullable=False, server_default=""),
+)
+
+one_time_links = Table(
+    "auth_one_time_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False),  # sha256 hex; the token is never stored
+    Column("purpose", String(20), nullable=False),  # first_run | invite
+    Column("email", String(254), nullable=True),  # whom an invite is for
+    # The user who accepted (set on use); for an invite of an existing user, set at creation.
+    Column("user_id", Integer, ForeignKey("auth_users.id", ondelete="CASCADE"), nullable=True),
+    Column(
+        "workspace_id",
+        Integer,
+        ForeignKey("auth_workspaces.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("role", String(40), nullable=True),
+    Column("created_by", String(254), nullable=True),  # email, or "server" for first_run
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("token_hash"),
+)
+
+recovery_codes = Table(
+    "auth_recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("auth_users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # HMAC-SHA256 keyed from secret.key: a stolen table alone cannot be brute-forced.
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("code_hash"),
 )

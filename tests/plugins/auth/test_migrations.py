@@ -13,7 +13,15 @@ from core import migrate
 from core.db import sync_url
 from tests.plugins.auth.helpers import sources
 
-AUTH_TABLES = {"auth_users", "auth_workspaces", "auth_memberships", "auth_api_keys"}
+AUTH_TABLES = {
+    "auth_users",
+    "auth_workspaces",
+    "auth_memberships",
+    "auth_api_keys",
+    "auth_sessions",
+    "auth_one_time_links",
+    "auth_recovery_codes",
+}
 
 
 @contextmanager
@@ -35,7 +43,7 @@ def drift(url: str, metadata: MetaData) -> list[object]:
 
 def test_auth_is_its_own_branch(db_url: str) -> None:
     migrate.upgrade(db_url, sources())
-    assert migrate.current(db_url, sources()) == ["auth_0001", "core_0001"]
+    assert "auth_0002" in migrate.current(db_url, sources())
     with connect(db_url) as connection:
         found = inspect(connection)
         assert AUTH_TABLES <= set(found.get_table_names())
@@ -70,6 +78,6 @@ def test_branch_goes_down_and_up_alone(db_url: str) -> None:
     migrate.downgrade(db_url, sources(), "auth@base")
     with connect(db_url) as connection:
         assert not AUTH_TABLES & set(inspect(connection).get_table_names())
-    assert migrate.current(db_url, sources()) == ["core_0001"]
+    assert not [r for r in migrate.current(db_url, sources()) if r.startswith("auth_")]
     migrate.upgrade(db_url, sources())
     assert drift(db_url, migrate.combined_metadata(sources())) == []
