@@ -7,7 +7,7 @@ The CLI prints them as one line, the management API will turn them into 400/404/
 
 from __future__ import annotations
 
-__all__ = ["AlreadyExists", "AuthError", "InvalidValue", "NotFound"]
+__all__ = ["AlreadyExists", "AuthError", "Conflict", "InvalidValue", "NotFound"]
 
 
 class AuthError(ValueError):
@@ -29,3 +29,8 @@ class NotFound(AuthError):
 
 class AlreadyExists(AuthError):
     """The value must be unique and is taken (an email, a slug)."""
+
+
+class Conflict(AuthError):
+    """The change is well-formed but the current state forbids it (e.g. removing the last
+    admin of a workspace, rotating a key that is already rotated)."""

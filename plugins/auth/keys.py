@@ -4,8 +4,9 @@
 path. The cache is filled from the database at start-up, changed at once by the auth
 service in this process (so a revocation made here is effective on the next request), and
 reloaded by :meth:`KeyCache.refresh`, which the plugin schedules every few seconds so that
-changes made by other instances or by the CLI arrive too. Redis pub/sub notifications (a
-refresh when a key changes anywhere) are the next step; the periodic reload stays as the
+changes made by other instances or by the CLI arrive too. With Redis configured, every key
+change is also announced on a channel and each instance reloads just the named keys at once
+(:mod:`plugins.auth.revocation`, :meth:`KeyCache.reload`); the periodic reload stays as the
 safety net.
 
 No constant-time comparison is needed: the secret itself is never compared. The presented
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plugins.auth.credentials import hash_key, looks_like_key
 from plugins.auth.models import api_keys, memberships, users, workspaces
+from plugins.auth.scopes import compile_scopes
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -115,7 +117,8 @@ async def load_entries(
                 key_id=row.prefix,
                 user=row.email,
                 workspace=row.slug,
-                scopes=tuple(row.scopes or ()),
+                # Compiled once here, so scope checks on the hot path are one regex match.
+                scopes=compile_scopes(tuple(row.scopes or ())),
             ),
             not_after=_epoch(row.expires_at, row.grace_until),
         )
@@ -192,6 +195,27 @@ class KeyCache:
         return prefix in self._by_prefix
 
     # -- reloading ------------------------------------------------------------------------
+
+    async def reload(self, prefixes: Iterable[str]) -> int:
+        """Re-read just these keys: the usable ones are put, the rest forgotten.
+
+        This is how a change announced by another instance (created, rotated, revoked, owner
+        removed) applies here at once without a full reload; returns how many are usable.
+        """
+        if self.db is None:
+            raise RuntimeError("KeyCache.reload() before a database was attached (cache.db)")
+        wanted = sorted(set(prefixes))
+        if not wanted:
+            return 0
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        async with self.db.engine.connect() as conn:
+            entries = await load_entries(conn, now, api_keys.c.prefix.in_(wanted))
+        usable = {e.prefix for e in entries}
+        for prefix in wanted:
+            if prefix not in usable:
+                self.discard(prefix)
+        self.put(entries)
+        return len(entries)
 
     async def refresh(self) -> int:
         """Reload every usable key from the database; returns how many there are.
