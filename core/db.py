@@ -13,7 +13,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, event, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -32,6 +46,8 @@ __all__ = [
     "ensure_sqlite_folder",
     "kernel_metadata",
     "kernel_plugin_state",
+    "kernel_policy_changes",
+    "kernel_policy_rules",
     "record_plugin_states",
     "sync_url",
 ]
@@ -189,6 +205,34 @@ kernel_plugin_state = Table(
     Column("first_seen", UTCDateTime(), nullable=False),
     Column("last_seen", UTCDateTime(), nullable=False),
     Column("last_error", Text(), nullable=True),
+)
+
+# The live Casbin policy (core.permissions): one row per p, g or g2 line. Unused trailing
+# values are "" rather than NULL so the unique constraint also holds for short lines.
+kernel_policy_rules = Table(
+    "kernel_policy_rules",
+    kernel_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ptype", String(8), nullable=False),
+    Column("v0", String(255), nullable=False),
+    Column("v1", String(255), nullable=False),
+    Column("v2", String(255), nullable=False, server_default=""),
+    Column("v3", String(255), nullable=False, server_default=""),
+    UniqueConstraint("ptype", "v0", "v1", "v2", "v3", name="uq_kernel_policy_rules_line"),
+)
+
+# Every policy change, written in the same transaction as the rules it changed. The newest
+# id is the policy version instances poll; before/after are lists of [ptype, *values].
+kernel_policy_changes = Table(
+    "kernel_policy_changes",
+    kernel_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("workspace", String(64), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("before", JSON(), nullable=False),
+    Column("after", JSON(), nullable=False),
 )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "LoggingSettings",
     "PluginsSettings",
     "RedisSettings",
+    "SecuritySettings",
     "ServerSettings",
     "Settings",
     "SettingsError",
@@ -44,7 +45,7 @@ __all__ = [
 T = TypeVar("T")
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
-KERNEL_SECTIONS = ("server", "database", "redis", "plugins", "logging", "web")
+KERNEL_SECTIONS = ("server", "database", "redis", "plugins", "logging", "web", "security")
 _CCR_KEYS = frozenset({"Providers", "Router", "APIKEY", "HOST", "PORT"})
 _SECRET = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 _ENV_PREFIX = "SWITCHYARD_"
@@ -92,6 +93,16 @@ class WebSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secure_cookies: bool | None = None
 
 
+class SecuritySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The guard and the permissions service.
+
+    Each instance polls the policy version this often and reloads when another instance (or
+    the CLI) changed it; changes made in-process apply at once.
+    """
+
+    policy_refresh_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 2.0
+
+
 class _Kernel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The kernel's own sections, validated together so paths read ``$.server.port``."""
 
@@ -101,6 +112,7 @@ class _Kernel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     plugins: PluginsSettings = msgspec.field(default_factory=PluginsSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -113,6 +125,7 @@ class Settings(msgspec.Struct, kw_only=True):
     plugins: PluginsSettings = msgspec.field(default_factory=PluginsSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     sections: dict[str, dict[str, Any]] = {}
     source: SettingsSource | None = None
     ccr: dict[str, Any] | None = None

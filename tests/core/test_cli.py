@@ -52,9 +52,9 @@ def test_db_upgrade_current_and_history(capsys: Any) -> None:
     code, out, _ = run(capsys, "db", "current", "--json")
     assert (code, json.loads(out)) == (0, [])
     code, out, _ = run(capsys, "db", "upgrade")
-    assert code == 0 and "core_0001" in out
+    assert code == 0 and "core_0002" in out
     code, out, _ = run(capsys, "db", "current", "--json")
-    assert "core_0001" in json.loads(out)  # plus one head per installed plugin with tables
+    assert "core_0002" in json.loads(out)  # plus one head per installed plugin with tables
     code, out, _ = run(capsys, "db", "history", "--json")
     assert any({"revision": "core_0001", "down_revision": None}.items() <= row.items() for row in json.loads(out))
 

@@ -36,7 +36,7 @@ except ImportError:  # tests/core is no package: pytest put this folder on sys.p
 pg_url = pg.pg_url
 db_url = pg.db_url
 
-HEADS = ["core_0001", "sample_plugin_0002"]
+HEADS = ["core_0002", "sample_plugin_0002"]
 
 
 def sources() -> list[MigrationSource]:
@@ -71,6 +71,8 @@ def test_upgrade_creates_every_branch(db_url: str) -> None:
     assert tables(db_url) == {
         "alembic_version",
         "kernel_plugin_state",
+        "kernel_policy_changes",
+        "kernel_policy_rules",
         "sample_books",
         "sample_notes",
     }
@@ -112,7 +114,7 @@ def test_downgrade_to_base_then_upgrade_again(db_url: str) -> None:
 def test_one_branch_moves_alone(db_url: str) -> None:
     migrate.upgrade(db_url, sources())
     migrate.downgrade(db_url, sources(), "sample_plugin@-1")
-    assert migrate.current(db_url, sources()) == ["core_0001", "sample_plugin_0001"]
+    assert migrate.current(db_url, sources()) == ["core_0002", "sample_plugin_0001"]
     with connect(db_url) as connection:
         assert "isbn" not in {c["name"] for c in inspect(connection).get_columns("sample_books")}
     migrate.upgrade(db_url, sources(), "sample_plugin@head")
@@ -156,6 +158,7 @@ def test_history_is_newest_first(tmp_path: Path) -> None:
     ]
     assert ("sample_plugin_0002", "sample_plugin_0001") in [(r[0], r[1]) for r in rows]
     assert ("core_0001", None) in [(r[0], r[1]) for r in rows]
+    assert ("core_0002", "core_0001") in [(r[0], r[1]) for r in rows]
     assert all(doc for _, _, doc in rows)
 
 
@@ -275,4 +278,4 @@ def test_autogenerate_writes_an_empty_revision_when_in_sync(tmp_path: Path) -> N
     )
     assert "op." not in text  # nothing to migrate
     migrate.upgrade(url, [plugin])
-    assert migrate.current(url, [plugin]) == ["core_0001", "sample_plugin_0003"]
+    assert migrate.current(url, [plugin]) == ["core_0002", "sample_plugin_0003"]
