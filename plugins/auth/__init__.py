@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from plugins.auth import cli
+from plugins.auth import api, cli
 from plugins.auth.keys import KeyCache, Principal
 from plugins.auth.models import metadata
+from plugins.auth.revocation import KeyChanges
 from plugins.auth.service import AuthService
 
 if TYPE_CHECKING:
@@ -47,16 +48,29 @@ def includeme(config: Configurator) -> None:
     cache = KeyCache(always_required=settings.require_keys)
     config.provide("auth.api_keys", cache)
 
+    redis_url = config.settings.redis.url
+    # With Redis, key changes reach every instance at once (plugins.auth.revocation).
+    changes = KeyChanges(redis_url, cache) if redis_url else None
+
     async def start(registry: Registry, **_: Any) -> None:
         assert registry.db is not None
         cache.db = registry.db
-        registry.state["auth.service"] = AuthService(registry.db, cache)
+        registry.state["auth.service"] = AuthService(
+            registry.db, cache, permissions=getattr(registry, "permissions", None), changes=changes
+        )
         try:
             count = await cache.refresh()
         except Exception:  # an unmigrated database must not stop /healthz; readyz says why
             log.exception("could not load API keys (run `switchyard db upgrade`); none accepted")
         else:
             log.info("loaded %d API key(s)", count)
+        if changes is not None:
+            registry.state["auth.key_changes"] = changes
+            await changes.start()
+
+    async def stop(registry: Registry, **_: Any) -> None:
+        if changes is not None:
+            await changes.stop()
 
     def ready(registry: Registry, **_: Any) -> str | None:
         if cache.loaded_at is None:
@@ -64,6 +78,8 @@ def includeme(config: Configurator) -> None:
         return None
 
     config.add_hook("startup", start, name="auth.start")
+    config.add_hook("shutdown", stop, name="auth.stop")
+    config.include(api.includeme)
     config.add_hook("ready_check", ready, name="auth.ready")
     config.add_job(
         cache.refresh_quietly,

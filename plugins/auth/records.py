@@ -49,10 +49,14 @@ class Workspace(_Record):
 
 @dataclass(frozen=True, slots=True)
 class Membership(_Record):
+    """A user's place in a workspace; ``roles`` are read from the policy (Casbin ``g`` lines),
+    ``role`` is the first of them (or "" when the policy gives them none)."""
+
     user: str  # email
     workspace: str  # slug
     role: str
     created_at: datetime
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

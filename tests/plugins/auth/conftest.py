@@ -10,6 +10,7 @@ import pytest
 
 from core import migrate
 from core.db import Database
+from core.permissions import Permissions
 from plugins.auth.keys import KeyCache
 from plugins.auth.service import AuthService
 from tests.core.db_fixtures import pg
@@ -43,5 +44,13 @@ def cache(database: Database, clock: Clock) -> KeyCache:
 
 
 @pytest.fixture
-def service(database: Database, cache: KeyCache, clock: Clock) -> AuthService:
-    return AuthService(database, cache, clock=clock.datetime)
+async def permissions(database: Database) -> Permissions:
+    """The kernel's permissions service on the same database (roles are its g lines)."""
+    return await Permissions.open(database)
+
+
+@pytest.fixture
+def service(
+    database: Database, cache: KeyCache, clock: Clock, permissions: Permissions
+) -> AuthService:
+    return AuthService(database, cache, permissions=permissions, clock=clock.datetime)

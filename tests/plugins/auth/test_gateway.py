@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from core.app import app_from_registry, build_registry
 from core.configurator import Configurator
 from core.db import Database
+from core.permissions import Permissions
 from plugins.auth.keys import KeyCache
 from plugins.auth.service import AuthService
 from plugins.routing.model import UsageEvent
@@ -105,7 +106,8 @@ def test_keys_written_elsewhere_arrive_with_the_refresh_job(client_for: Any) -> 
     async def create_elsewhere() -> str:
         other = Database(registry.settings.database_url)
         try:
-            service = AuthService(other)  # no cache: like the CLI in another process
+            # no cache: like the CLI in another process
+            service = AuthService(other, permissions=await Permissions.open(other))
             await member(service, "bob@example.com", "team-b", "viewer")
             plaintext, _ = await service.create_key("bob@example.com", "team-b")
             return plaintext

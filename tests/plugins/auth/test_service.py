@@ -142,8 +142,8 @@ async def test_key_needs_membership_and_valid_input(
     await service.add_member("bob@example.com", "team-a", "user")
     cases: list[tuple[dict[str, Any], str]] = [
         ({"scopes": "/v1/*"}, "scopes: must be a list"),
-        ({"scopes": ["/v1/*", "two words"]}, "scopes: 'two words'"),
-        ({"scopes": [""]}, "scopes: '' is not a pattern"),
+        ({"scopes": ["/v1/*", "two words"]}, r"scopes\[1\]: 'two words' is neither"),
+        ({"scopes": [""]}, r"scopes\[0\]: is empty"),
         ({"expires_in": timedelta(days=-1)}, "expires_in: must be a positive duration"),
         ({"name": "x" * 201}, "name: is 201 characters long"),
     ]
