@@ -31,6 +31,6 @@ class AlreadyExists(AuthError):
     """The value must be unique and is taken (an email, a slug)."""
 
 
-class Conflict(AuthError):
+class Conflict(InvalidValue):
     """The change is well-formed but the current state forbids it (e.g. removing the last
     admin of a workspace, rotating a key that is already rotated)."""
