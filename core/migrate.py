@@ -17,14 +17,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, create_engine, pool
 
 from core.db import NAMING_CONVENTION, ensure_sqlite_folder, kernel_metadata, sync_url
+
+if TYPE_CHECKING:  # Alembic is imported when used: workers never migrate (serve does, once)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "KERNEL_SOURCE_NAME",
@@ -140,6 +141,8 @@ def alembic_config(url: str, sources: Sequence[MigrationSource]) -> Config:
     The kernel's source is always included, first, whether or not ``sources`` lists it.
     """
     checked = _checked(sources)
+    from alembic.config import Config
+
     config = Config(attributes={"sources": checked})
     config.set_main_option("script_location", _escape(str(_MIGRATIONS_DIR)))
     config.set_main_option("path_separator", "os")
@@ -151,6 +154,8 @@ def alembic_config(url: str, sources: Sequence[MigrationSource]) -> Config:
 
 def _script(config: Config) -> ScriptDirectory:
     """The revision tree, checked so each source is a properly labelled branch."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(config)
     with warnings.catch_warnings():
         # Alembic only warns, then silently keeps one of the two scripts.
@@ -197,6 +202,8 @@ def _connect(url: str) -> Iterator[Connection]:
 
 def _database_heads(url: str) -> list[str]:
     with _connect(url) as connection:
+        from alembic.runtime.migration import MigrationContext
+
         return sorted(MigrationContext.configure(connection).get_current_heads())
 
 
@@ -221,6 +228,8 @@ def upgrade(url: str, sources: Sequence[MigrationSource], revision: str = "heads
     """Migrate up to ``revision`` (every branch's head by default)."""
     config = alembic_config(url, sources)
     _require_known(url, _script(config), config)
+    from alembic import command
+
     command.upgrade(config, revision)
 
 
@@ -228,6 +237,8 @@ def downgrade(url: str, sources: Sequence[MigrationSource], revision: str = "bas
     """Migrate down to ``revision``; "base" takes every branch down to nothing."""
     config = alembic_config(url, sources)
     _require_known(url, _script(config), config)
+    from alembic import command
+
     command.downgrade(config, revision)
 
 

@@ -15,12 +15,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from plugins.routing.config import ProviderConfig
 from plugins.routing.fastclient import FastClient, FastClientError
+
+if TYPE_CHECKING:  # aiohttp is imported only when a proxy is configured (it costs ~10 MB)
+    import aiohttp
+
+_TRANSPORT_ERRORS = (TimeoutError, FastClientError, OSError)
 
 __all__ = ["Provider", "UpstreamClient", "UpstreamReply", "UpstreamUnavailable"]
 
@@ -44,15 +47,23 @@ class _AiohttpBody:
         self.response = response
 
     async def read(self) -> bytes:
+        import aiohttp
+
         try:
             return await self.response.read()
+        except aiohttp.ClientError as exc:
+            raise FastClientError(f"{exc.__class__.__name__}: {exc}") from exc
         finally:
             self.response.release()
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
         try:
             async for data in self.response.content.iter_any():
                 yield data
+        except aiohttp.ClientError as exc:
+            raise FastClientError(f"{exc.__class__.__name__}: {exc}") from exc
         finally:
             self.response.release()
 
@@ -81,7 +92,7 @@ class UpstreamReply:
         try:
             async for data in self.body.chunks():
                 yield data
-        except (TimeoutError, aiohttp.ClientError, FastClientError, OSError):
+        except _TRANSPORT_ERRORS:
             return
 
 
@@ -177,6 +188,8 @@ class UpstreamClient:
         self._fast = FastClient()
 
     def session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=512, keepalive_timeout=60, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
@@ -200,7 +213,7 @@ class UpstreamClient:
             started = time.monotonic()
             try:
                 reply = await self._send(url, body, {**headers, **provider.auth_headers(index)}, timeout_ms, proxy)
-            except (TimeoutError, aiohttp.ClientError, FastClientError, OSError) as exc:
+            except _TRANSPORT_ERRORS as exc:
                 provider.failed(index)
                 last = UpstreamUnavailable(f"{provider.name}: {exc.__class__.__name__}: {exc}".rstrip(": "))
             else:
@@ -224,8 +237,13 @@ class UpstreamClient:
         if proxy is None:
             response = await self._fast.post(url, body, headers, read_timeout=timeout_ms / 1000)
             return UpstreamReply(response.status, response.headers, response, 0)
+        import aiohttp
+
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_ms / 1000)
-        raw = await self.session().post(url, data=body, headers=headers, timeout=timeout, proxy=proxy)
+        try:
+            raw = await self.session().post(url, data=body, headers=headers, timeout=timeout, proxy=proxy)
+        except aiohttp.ClientError as exc:
+            raise FastClientError(f"{exc.__class__.__name__}: {exc}") from exc
         return UpstreamReply(raw.status, {k.lower(): v for k, v in raw.headers.items()}, _AiohttpBody(raw), 0)
 
 
