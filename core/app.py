@@ -17,9 +17,10 @@ from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from core import probes
+from core import probes, security
 from core.configurator import Configurator
 from core.db import Database, record_plugin_states
 from core.discovery import PluginSpec, discover, include_plugins
@@ -47,6 +48,7 @@ def build_registry(settings: Settings | None = None, *, plugins: Sequence[Plugin
     registry = Registry(settings=settings)
     root = Configurator(registry)
     root.include(probes.includeme, plugin="core")
+    root.include(security.includeme, plugin="core")
     registry.report("core").origin = "kernel"
     registry.report("core").version = switchyard_version()
     if plugins is None:
@@ -85,6 +87,7 @@ def app_from_registry(registry: Registry) -> Litestar:
 
     handlers: list[Any] = [r.handler for r in registry.routes]
     handlers += [_view_handler(view, templates) for view in registry.views]
+    handlers = security.guarded_handlers(registry, handlers)
     handlers += [
         create_static_files_router(
             path=f"/static/{s.prefix}",
@@ -162,6 +165,10 @@ def _view_handler(view: ViewRegistration, templates: Templates) -> Any:
 
 def _ui_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Pages get an HTML error page; everything else keeps Litestar's JSON errors."""
+    if isinstance(exc, security.SignInRequired):
+        if request.headers.get("hx-request"):  # htmx would swap the sign-in page into a fragment
+            return Response(b"", status_code=401, headers={"hx-redirect": exc.location})
+        return Redirect(exc.location, status_code=303)
     wants_html = request.url.path.startswith("/ui") and "text/html" in request.headers.get("accept", "")
     templates: Templates | None = request.app.state.registry.state.get("templates")
     if wants_html and templates is not None:
@@ -228,6 +235,11 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         )
     except Exception as exc:  # noqa: BLE001 - an unmigrated database must not stop /healthz
         log.warning("could not record plugin states (run `switchyard db upgrade`): %s", exc)
+    if registry.permissions is not None:
+        try:
+            await registry.permissions.start(registry.db)
+        except Exception as exc:  # noqa: BLE001 - the guard answers 503 and /readyz says why
+            log.warning("could not load the policy (run `switchyard db upgrade`): %s", exc)
     await registry.hooks.acall("startup", registry=registry)
     _reload_on_sighup(registry)
     scheduler = start_scheduler(registry)

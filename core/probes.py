@@ -78,4 +78,5 @@ def includeme(config: Configurator) -> None:
     for handler in (healthz, readyz, metrics):
         config.add_route(handler, public=True)
     config.add_public_path("/schema")
+    config.add_public_path("/schema/")  # the OpenAPI documents below it
     config.registry.metrics.register(KernelCollector(config.registry))

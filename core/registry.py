@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from core.db import Database
     from core.migrate import MigrationSource
+    from core.permissions import Permissions
     from core.settings import Settings
 
 __all__ = [
@@ -131,6 +132,7 @@ class Registry:
     signed_in_paths: set[tuple[str, str]] = field(default_factory=set)  # (method or "*", path)
     interfaces: dict[str, Any] = field(default_factory=dict)
     db: Database | None = None
+    permissions: Permissions | None = None  # the kernel's policy service (core.security)
     state: dict[str, Any] = field(default_factory=dict)
 
     def report(self, plugin: str) -> PluginReport:

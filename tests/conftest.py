@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from core import migrate
 from core.app import app_from_registry, build_registry
 from core.settings import Settings, load_settings
+from tests.identity_plugin import ADMIN, NAME, identity_plugin
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,11 +46,25 @@ def settings_for(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 def make_app(settings_for: Callable[..., Settings]) -> Callable[..., Litestar]:
-    """``make_app(plugins=[...])``: a real app from inline plugins, database migrated."""
+    """``make_app(plugins=[...])``: a real app from inline plugins, database migrated.
 
-    def factory(plugins: Sequence[Any] = (), *, settings: Settings | None = None, toml: str | None = None) -> Litestar:
+    Every request is signed in as ``identity`` (default: an admin of workspace ``default``)
+    through the test identity plugin, unless it sends ``x-test-user``; tests about signing in
+    pass ``identity=None`` (nobody by default) or add their own identity plugin.
+    """
+
+    def factory(
+        plugins: Sequence[Any] = (),
+        *,
+        settings: Settings | None = None,
+        toml: str | None = None,
+        identity: str | None = ADMIN,
+    ) -> Litestar:
         settings = settings or settings_for(toml)
-        registry = build_registry(settings, plugins=list(plugins))
+        plugins = list(plugins)
+        if not any(isinstance(p, tuple) and p[0] == NAME for p in plugins):
+            plugins.append(identity_plugin(identity))
+        registry = build_registry(settings, plugins=plugins)
         migrate.upgrade(settings.database_url, [migrate.kernel_source(), *registry.migration_sources])
         return app_from_registry(registry)
 

@@ -17,13 +17,13 @@ __all__ = ["includeme"]
 
 
 def includeme(config: Configurator) -> None:
-    config.add_view("/", pages.home, template="home.html", title="Home")
+    config.add_view("/", pages.home, template="home.html", title="Home", access="signed_in")
     config.add_view("/plugins", pages.plugins, template="plugins.html", title="Plugins")
     config.add_view("/theme", pages.set_theme, methods=("POST",), public=True)
     config.add_view("/offline", pages.offline, public=True)
     config.add_view("/sw.js", pages.service_worker, public=True)
     config.add_view("/manifest.webmanifest", pages.manifest, public=True)
     config.add_route(pages.root_redirect, public=True)
-    config.add_public_path("/static/web")
+    config.add_public_path("/static/web/")
     config.add_nav_item("Home", "/ui/", icon="home", order=0)
     config.add_nav_item("Plugins", "/ui/plugins", icon="plugins", order=90)
