@@ -121,7 +121,12 @@ def app_from_registry(registry: Registry) -> Litestar:
         ),
         openapi_config=OpenAPIConfig(title="Switchyard", version=switchyard_version(), path="/schema"),
         exception_handlers={HTTPException: _ui_error_handler},
-        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
+        logging_config=LoggingConfig(
+            log_exceptions="always",
+            configure_root_logger=False,
+            # refusals (bad input, not signed in, denied, no such page) are traffic, not faults
+            disable_stack_trace={400, 401, 403, 404, 405},
+        ),
         debug=False,
     )
 

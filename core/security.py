@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from litestar import Router
 from litestar.connection import ASGIConnection
@@ -153,8 +153,11 @@ def _sign_in_error(connection: ASGIConnection[Any, Any, Any, Any], method: str) 
     path = connection.scope["path"]
     if not path.startswith("/ui") or method not in ("GET", "HEAD"):
         return NotAuthorizedException(detail=NOT_SIGNED_IN)
+    raw = connection.scope.get("raw_path")  # as asked: routing dropped a trailing slash
+    if isinstance(raw, bytes):
+        path = unquote(raw.decode("latin-1").split("?", 1)[0])  # some clients send the query too
     query = connection.scope.get("query_string", b"").decode("latin-1")
-    target = path + (f"?{query}" if query else "")
+    target = path + (f"?{unquote(query)}" if query else "")
     if connection.headers.get("hx-request"):  # a fragment: send the whole page to sign in
         target = connection.headers.get("hx-current-url") or target
     return SignInRequired(f"{SIGN_IN_PATH}?next={quote(target, safe='/')}")

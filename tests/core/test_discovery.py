@@ -15,12 +15,15 @@ import pytest
 
 from core.app import build_registry
 from tests.core.server_helpers import SWITCHYARD, cli_env, install_sample_dists, running_server
+from tests.identity_plugin import ADMIN, as_user
+
+SIGNED_IN = as_user(ADMIN)  # the test identity plugin makes this an admin of "default"
 
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    return install_sample_dists(target, "switchyard-hello", "switchyard-broken")
+    return install_sample_dists(target, "switchyard-hello", "switchyard-broken", "switchyard-test-identity")
 
 
 def test_discovery_includes_installed_plugins_and_reports_broken_ones(
@@ -66,12 +69,13 @@ def test_cli_lists_plugins_as_json(dists: Path, tmp_path: Path) -> None:
 
 def test_running_server_shows_the_plugin_route_page_and_nav(dists: Path, tmp_path: Path) -> None:
     with running_server(tmp_path / "home", pythonpath=dists) as server:
-        assert httpx.get(f"{server.base}/hello").json() == {"hello": "world"}
-        page = httpx.get(f"{server.base}/ui/hello").text
+        assert httpx.get(f"{server.base}/hello").status_code == 401  # not public: the guard asks
+        assert httpx.get(f"{server.base}/hello", headers=SIGNED_IN).json() == {"hello": "world"}
+        page = httpx.get(f"{server.base}/ui/hello", headers=SIGNED_IN).text
         assert '<p id="greeting">Hello from a plugin</p>' in page
-        home = httpx.get(f"{server.base}/ui/").text
+        home = httpx.get(f"{server.base}/ui/", headers=SIGNED_IN).text
         assert re.search(r'<a[^>]+href="/ui/hello"', home), "nav item missing from the shell"
-        listing = httpx.get(f"{server.base}/ui/plugins").text
+        listing = httpx.get(f"{server.base}/ui/plugins", headers=SIGNED_IN).text
         assert "switchyard-hello" in listing and "0.3.1" in listing
         assert "libfrobnicate" in listing  # the broken plugin's error is shown
         ready = httpx.get(f"{server.base}/readyz").json()
@@ -85,7 +89,9 @@ def test_sigterm_lets_in_flight_requests_finish_and_runs_shutdown(dists: Path, t
         result: dict[str, Any] = {}
 
         def slow_call() -> None:
-            result["response"] = httpx.get(f"{server.base}/hello/slow?seconds=1.5", timeout=10)
+            result["response"] = httpx.get(
+                f"{server.base}/hello/slow?seconds=1.5", headers=SIGNED_IN, timeout=10
+            )
 
         caller = threading.Thread(target=slow_call)
         caller.start()
