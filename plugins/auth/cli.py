@@ -282,25 +282,12 @@ def workspaces_invite(
 ) -> None:
     """Invite EMAIL to SLUG as ROLE: prints a one-time link (7 days) to send them.
 
-    The user is created if new; the role is given when they accept.
+    They get the role when they accept; someone new creates their account on the way.
     """
-    from plugins.auth.errors import AlreadyExists
-    from plugins.auth.links import create_invite, invite_path
+    from plugins.auth.api.members import send_invite
+    from plugins.auth.links import invite_path
 
-    async def work(s: Any) -> tuple[str, bool]:
-        role_ok = s.check_role(role)
-        await s.get_workspace(slug)
-        new = True
-        try:
-            await s.create_user(email)
-        except AlreadyExists:
-            new = False
-        token = await create_invite(
-            s.db, email, slug, role_ok, _actor(), known_roles=s.known_roles()
-        )
-        return token, new
-
-    token, new_user = _run(ctx, work)
+    token, new_user = _run(ctx, lambda s: send_invite(s, email, slug, role, _actor()))
     server = _settings(ctx).server
     base = (base_url or f"http://{server.host}:{server.port}").rstrip("/")
     link = base + invite_path(token)

@@ -35,7 +35,7 @@ MAX_PATTERN_LENGTH = 200
 # Path characters a route can have, plus the pattern's own "*" and ":name".
 _ENDPOINT_CHARS = re.compile(r"/[A-Za-z0-9._~\-/*:]*")
 _PARAM = re.compile(r":[A-Za-z_][A-Za-z0-9_]*")
-_MODEL_CHARS = re.compile(r"[A-Za-z0-9._~\-/:@*?\[\]!,+]+")
+_MODEL_CHARS = re.compile(r"[A-Za-z0-9._~\-/:@*?\[\]!+]+")
 
 
 class Scopes(tuple[str, ...]):
@@ -78,7 +78,7 @@ def _check_one(index: int, scope: object) -> str:
                 where, "'model:' needs a model name or pattern after it, e.g. 'model:claude-*'"
             )
         if not _MODEL_CHARS.fullmatch(model):
-            raise InvalidValue(where, f"{scope!r}: a model pattern has no spaces or quotes")
+            raise InvalidValue(where, f"{scope!r}: a model pattern has no spaces, commas or quotes")
         if model.count("[") != model.count("]"):
             raise InvalidValue(where, f"{scope!r}: unbalanced '[' ']' in the model pattern")
         return scope

@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, delete, get, post, put
-from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 
 from plugins.auth.api.common import ERROR_HANDLERS, caller, current_workspace, service
 from plugins.auth.api.schemas import Invite, InviteIn, Member, MemberIn, RoleIn
-from plugins.auth.errors import AlreadyExists
+from plugins.auth.errors import AlreadyExists, NotFound
+from plugins.auth.links import create_invite, invite_path
+from plugins.auth.service import AuthService
 from plugins.auth.validation import normalize_email
 
-__all__ = ["add_member", "change_role", "invite", "list_members", "remove_member"]
+__all__ = ["add_member", "change_role", "invite", "list_members", "remove_member", "send_invite"]
 
 _TAGS = ["members"]
 
@@ -76,36 +77,44 @@ async def remove_member(request: Request[Any, Any, Any], email: FromPath[str]) -
     "/api/v1/members/invites",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
-    summary="Invite someone by email: returns a one-time link",
+    summary="Invite someone by email: returns a one-time link (7 days)",
 )
 async def invite(request: Request[Any, Any, Any], data: JSONBody[InviteIn]) -> Invite:
-    """Creates the user if new and hands back the link they open to join (sent by you)."""
+    """The link you send them; they get the role when they accept it.
+
+    Someone without an account creates it on accepting (name and password or single
+    sign-on), so no account is made here: an account without a password could not accept.
+    """
     who = caller(request)
     svc = service(request)
     workspace = current_workspace(request)
-    email = normalize_email(data.email)
-    role = svc.check_role(data.role)
-    new_user = False
+    token, new_user = await send_invite(svc, data.email, workspace, data.role, who.email)
+    link = f"{str(request.base_url).rstrip('/')}{invite_path(token)}"
+    return Invite(
+        email=normalize_email(data.email), workspace=workspace, role=data.role, link=link,
+        new_user=new_user,
+    )  # fmt: skip
+
+
+async def send_invite(
+    svc: AuthService, email: str, workspace: str, role: str, actor: str
+) -> tuple[str, bool]:
+    """(the invitation token, whether the email has no account yet); checks come first."""
+    email = normalize_email(email)
+    role = svc.check_role(role)
+    await svc.get_workspace(workspace)
     try:
-        await svc.create_user(email)
-        new_user = True
-    except AlreadyExists:
+        await svc.get_member(email, workspace)
+    except NotFound:
         pass
-    token = await create_invite_token(request, email, workspace, role, who.email)
-    link = f"{str(request.base_url).rstrip('/')}/ui/invite?token={token}"
-    return Invite(email=email, workspace=workspace, role=role, link=link, new_user=new_user)
-
-
-async def create_invite_token(
-    request: Request[Any, Any, Any], email: str, workspace: str, role: str, actor: str
-) -> str:
-    """The invite token from the sign-in side of the plugin (``plugins.auth.links``)."""
+    else:
+        raise AlreadyExists("email", f"{email} is already a member of {workspace!r}")
     try:
-        from plugins.auth.links import create_invite
-    except ImportError:
-        raise HTTPException(
-            status_code=501, detail="invites: not available in this build"
-        ) from None
-    return await create_invite(
-        service(request).db, email=email, workspace=workspace, role=role, created_by=actor
+        await svc.get_user(email)
+        new_user = False
+    except NotFound:
+        new_user = True
+    token = await create_invite(
+        svc.db, email, workspace, role, actor, known_roles=svc.known_roles()
     )
+    return token, new_user
