@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from plugins.auth import api, cli
+from plugins.auth import api, cli, web
 from plugins.auth.keys import KeyCache, Principal
 from plugins.auth.models import metadata
+from plugins.auth.oidc import OidcSettings
 from plugins.auth.revocation import KeyChanges
 from plugins.auth.service import AuthService
 
@@ -40,6 +41,20 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # default serves a newcomer without a key (bound to 127.0.0.1); once any key exists, keys
     # are required whatever this says.
     require_keys: bool = False
+    # Sign-in sessions (plugins.auth.sessions): signed out after this long without a request,
+    # and at the latest this long after signing in.
+    session_idle_minutes: Annotated[int, msgspec.Meta(ge=1, le=525_600)] = 480
+    session_max_hours: Annotated[int, msgspec.Meta(ge=1, le=8_760)] = 168
+    # How long an instance trusts a session it looked up; revocations made by another
+    # instance apply within this time (in this instance at once).
+    session_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    # Password guessing (plugins.auth.throttle): attempts per client address per minute
+    # (shared through Redis when redis.url is set), and the per-account lockout.
+    signin_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10
+    lockout_threshold: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 5
+    lockout_minutes: Annotated[int, msgspec.Meta(ge=1, le=10_080)] = 15
+    # [auth.oidc]: single sign-on with an OpenID Connect provider (plugins.auth.oidc).
+    oidc: OidcSettings | None = None
 
 
 def includeme(config: Configurator) -> None:
@@ -89,3 +104,4 @@ def includeme(config: Configurator) -> None:
     )
     for command in cli.COMMANDS:
         config.add_cli_command(command)
+    web.includeme(config, settings, cache)  # sign-in, sessions, first run, TOTP, OIDC

@@ -75,7 +75,7 @@ class SecretBox:
 def qr_svg(uri: str, *, title: str) -> str:
     """The ``otpauth://`` URI as an inline SVG QR code (no script, fine under a strict CSP)."""
     return segno.make(uri, error="m").svg_inline(
-        scale=5, border=2, title=title, dark="#000", light="#fff"
+        scale=5, border=2, title=title, dark="#000", light="#fff", omitsize=True
     )
 
 

@@ -40,7 +40,14 @@ from plugins.auth.validation import check_password, check_text, normalize_email
 if TYPE_CHECKING:
     from core.registry import Registry
 
-__all__ = ["first_run", "first_run_banner", "grant_first_admin", "grant_invited_role", "invite"]
+__all__ = [
+    "first_run",
+    "first_run_banner",
+    "grant_first_admin",
+    "grant_invited_role",
+    "grant_with_message",
+    "invite",
+]
 
 log = logging.getLogger("switchyard.auth")
 DEFAULT_WORKSPACE = "default"
@@ -235,7 +242,7 @@ async def invite(request: Request[Any, Any, Any]) -> Response[Any]:
     if user_id is None:
         return render(request, "auth/invite_invalid.html", {},
                       title="This invitation does not work", status=404)
-    await _grant(request, registry, link, link.email)
+    await grant_with_message(request, registry, link, link.email)
     return go(request, await accounts.start(request, user_id, totp=False, next_path="/ui/"))
 
 
@@ -254,11 +261,11 @@ async def _invite_existing(
     if claimed is None:
         return render(request, "auth/invite_invalid.html", {},
                       title="This invitation does not work", status=404)
-    await _grant(request, _registry(request), link, link.email)
+    await grant_with_message(request, _registry(request), link, link.email)
     return go(request, "/ui/")
 
 
-async def _grant(request: Any, registry: Registry, link: Link, email: str) -> None:
+async def grant_with_message(request: Any, registry: Registry, link: Link, email: str) -> None:
     try:
         added = await grant_invited_role(registry, link, email)
     except Exception as exc:  # the account exists; the admin can finish

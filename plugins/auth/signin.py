@@ -215,7 +215,7 @@ def render(
         full = templates.base_context(request)
         full.update(context or {})
         html = templates.render_string(partial, full)
-        return Response(html, media_type="text/html; charset=utf-8")
+        return Response(html, status_code=200, media_type="text/html; charset=utf-8")
     return templates.render(request, template, context, title=title, status_code=status)
 
 
