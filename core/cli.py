@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from core.actions import ConfigurationError
+from core.policy_cli import policy
 from core.settings import Settings, SettingsError, load_settings
 
 __all__ = ["cli", "main"]
@@ -187,6 +188,9 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"    {label}: {', '.join(sorted(set(items)))}")
         if r.error:
             click.echo(f"    error: {r.error.strip().splitlines()[-1]}")
+
+
+cli.add_command(policy)
 
 
 def main(argv: list[str] | None = None) -> None:
