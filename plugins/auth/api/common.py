@@ -9,6 +9,7 @@ found, so its existence does not leak across workspaces.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,6 +93,9 @@ def _auth_error(_: Request[Any, Any, Any], exc: AuthError) -> Response[Any]:
     )
 
 
+_NAMED_FIELD = re.compile(r"field `([^`]+)`")
+
+
 def _field(key: str) -> str:
     """msgspec's ``$.scopes[1]`` (or Litestar's ``scopes``) as ``scopes[1]``."""
     return key.removeprefix("$.").removeprefix("$")
@@ -109,6 +113,9 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
         if at != -1:  # msgspec: "Expected `int`, got `str` - at `$.ttl_seconds`"
             field = field or _field(message[at + 7 : -1])
             message = message[:at]
+        named = _NAMED_FIELD.search(message)
+        if field in ("", "data") and named:  # "Object missing required field `role`"
+            field = named.group(1)
         detail = f"{field}: {message}" if field else message
     else:
         field, detail = None, exc.detail or "the request body is not valid JSON"
