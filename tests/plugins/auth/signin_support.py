@@ -117,3 +117,25 @@ def alert_text(html: str) -> str:
     found = re.search(r'role="alert"><strong>Error:</strong> ([^<]*)<', html)
     assert found, "no error message on the page"
     return found.group(1).strip()
+
+
+def totp_secret_on_page(html: str) -> str:
+    """The TOTP key the security page shows for typing by hand (spaces removed)."""
+    found = re.search(r'<code class="auth-secret">([A-Z2-7 ]+)</code>', html)
+    assert found, "the page shows no TOTP key"
+    return found.group(1).replace(" ", "")
+
+
+def recovery_codes_on_page(html: str) -> list[str]:
+    return re.findall(r"<li><code>([a-z0-9-]{19})</code></li>", html)
+
+
+def enable_totp(client: TestClient[Any]) -> tuple[str, list[str]]:
+    """Turn TOTP on through the security page as the signed-in user: (secret, recovery codes)."""
+    import pyotp
+
+    assert post_form(client, "/ui/me/security/totp/setup", {}).status_code == 303
+    secret = totp_secret_on_page(client.get("/ui/me/security").text)
+    shown = post_form(client, "/ui/me/security/totp/confirm", {"code": pyotp.TOTP(secret).now()})
+    assert shown.status_code == 200, shown.text
+    return secret, recovery_codes_on_page(shown.text)
