@@ -15,6 +15,7 @@ from litestar import Litestar, Request, Response, route
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
@@ -110,15 +111,18 @@ def app_from_registry(registry: Registry) -> Litestar:
                 httponly=True,
                 samesite="lax",
                 max_age=14 * 24 * 3600,
-            ).middleware
+            ).middleware,
+            DefineMiddleware(
+                security.CSRFMiddleware,
+                config=CSRFConfig(
+                    secret=derive_secret(key, "csrf").hex(),
+                    cookie_name=CSRF_COOKIE,
+                    header_name=CSRF_HEADER,
+                    cookie_secure=secure,
+                    cookie_samesite="strict",
+                ),
+            ),
         ],
-        csrf_config=CSRFConfig(
-            secret=derive_secret(key, "csrf").hex(),
-            cookie_name=CSRF_COOKIE,
-            header_name=CSRF_HEADER,
-            cookie_secure=secure,
-            cookie_samesite="strict",
-        ),
         openapi_config=OpenAPIConfig(title="Switchyard", version=switchyard_version(), path="/schema"),
         exception_handlers={HTTPException: _ui_error_handler},
         logging_config=LoggingConfig(

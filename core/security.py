@@ -28,6 +28,8 @@ from litestar.exceptions import (
     ServiceUnavailableException,
 )
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.csrf import CSRFMiddleware as _LitestarCSRFMiddleware
+from litestar.types import Receive, Scope, Send
 
 from core.permissions import Permissions
 from core.policy_rules import PolicyError, check_value
@@ -40,6 +42,7 @@ __all__ = [
     "SIGN_IN_PATH",
     "WORKSPACE_HEADER",
     "AccessRules",
+    "CSRFMiddleware",
     "Identity",
     "SignInRequired",
     "guard",
@@ -221,6 +224,24 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         raise PermissionDeniedException(
             detail=f"{identity.subject} may not {action} {path} in workspace {workspace!r}"
         )
+
+
+class CSRFMiddleware(_LitestarCSRFMiddleware):
+    """Double-submit CSRF for browsers; requests that carry an API key are exempt.
+
+    A cross-site page cannot make a browser send ``x-api-key`` or ``Authorization: Bearer``
+    without a CORS preflight, which Switchyard never grants, so such a request is no forgery
+    and API clients need no CSRF cookie. Basic credentials are not exempt: browsers attach
+    those on their own.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"x-api-key" or (name == b"authorization" and value[:7].lower() == b"bearer "):
+                    await self.app(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
 
 
 def guarded_handlers(registry: Registry, handlers: Sequence[Any]) -> list[Any]:

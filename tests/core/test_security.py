@@ -228,3 +228,22 @@ def test_without_a_loaded_policy_guarded_routes_answer_503(settings_for: Any) ->
         assert c.get("/open").status_code == 200
         ready = c.get("/readyz")
         assert ready.status_code == 503 and any("policy is not loaded" in v for v in ready.json()["checks"].values())
+
+
+@post("/api/v1/config/checked", sync_to_thread=False)
+def checked_write() -> dict[str, str]:
+    return {"written": "yes"}
+
+
+def test_api_keys_need_no_csrf_token_but_browsers_do(client_for: Any) -> None:
+    def csrf_checked(config: Configurator) -> None:
+        config.add_route(checked_write)
+
+    c = client_for([WEB, ("sample", sample), ("checked", csrf_checked), identity_plugin(None, GRANTS)])
+    admin = as_user("ada@example.com")
+    browser = c.post("/api/v1/config/checked", headers=admin)
+    assert browser.status_code == 403 and browser.json()["detail"] == "CSRF token verification failed"
+    for credential in ({"x-api-key": "sy_whatever"}, {"authorization": "Bearer sy_whatever"}):
+        assert c.post("/api/v1/config/checked", headers={**admin, **credential}).status_code == 201
+    basic = c.post("/api/v1/config/checked", headers={**admin, "authorization": "Basic YTpi"})
+    assert basic.status_code == 403  # browsers attach Basic credentials by themselves
