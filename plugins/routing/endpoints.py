@@ -61,12 +61,13 @@ async def count_tokens(scope: Any, receive: Any, send: Any) -> None:
         return
     gateway = _gateway(scope)
     try:
-        if gateway is not None:
-            gateway.authenticate(request_headers(scope))
+        principal = gateway.authenticate(request_headers(scope)) if gateway is not None else None
         body = msgspec.json.decode(await read_body(receive))
         if not isinstance(body, dict):
             raise GatewayError(400, "body: expected a JSON object", error_type="invalid_request_error")
         validate("count_tokens", body)
+        if principal is not None:
+            gateway.authorize(principal, scope["path"], body.get("model"))
     except msgspec.DecodeError as exc:
         await send_json(send, 400, translate.anthropic_error(400, f"body: invalid JSON ({exc})"))
         return
@@ -85,7 +86,7 @@ async def models(scope: Any, receive: Any, send: Any) -> None:
     headers = request_headers(scope)
     try:
         if gateway is not None:
-            gateway.authenticate(headers)
+            gateway.authorize(gateway.authenticate(headers), scope["path"])
     except GatewayError as exc:
         await send_json(send, exc.status, translate.openai_error(exc.status, exc.message))
         return

@@ -71,6 +71,7 @@ class Gateway:
             principal = self.authenticate(headers)
             body = _decode(await read_body(receive))
             validate(client_api, body)
+            self.authorize(principal, scope["path"], body.get("model"))
             req = GatewayRequest(
                 client_api=client_api,  # type: ignore[arg-type]
                 path=scope["path"],
@@ -113,6 +114,28 @@ class Gateway:
         if not configured and (verifier is None or not getattr(verifier, "required", True)):
             return Principal()
         raise GatewayError(401, "invalid x-api-key" if key else "missing API key: send x-api-key or Authorization: Bearer")
+
+    def authorize(self, principal: Principal, path: str, model: Any = None) -> None:
+        """A user's key must be allowed ``use`` on the path by the workspace's policy, and
+        by the key's own scopes (endpoints and models) when it has any: 403 otherwise."""
+        if principal.user and principal.workspace:
+            permissions = self.registry.get_interface("permissions")
+            if permissions is not None and not permissions.enforce(
+                principal.user, principal.workspace, path, "use"
+            ):
+                raise GatewayError(
+                    403, f"{principal.user} may not use {path} in workspace {principal.workspace!r}",
+                    error_type="permission_error",
+                )
+        if principal.scopes:
+            verifier = self.registry.get_interface("auth.api_keys")
+            allows = getattr(verifier, "allows", None)
+            name = model if isinstance(model, str) else None
+            if allows is None or not allows(principal, path, name):
+                what = f"{path} with model {name!r}" if name else path
+                raise GatewayError(
+                    403, f"this API key's scopes do not allow {what}", error_type="permission_error"
+                )
 
     async def decide(self, req: GatewayRequest) -> Decision:
         """Route hooks first, then the rules. Work the rules do not need is skipped: token
