@@ -181,7 +181,7 @@ async def totp_disable(request: Request[Any, Any, Any]) -> Response[Any]:
     accounts = accounts_of(request)
     problem = await _password_ok(request, who, (await _form(request)).get("password", ""))
     if problem is not None:
-        return await _page(request, who, {"errors": {"disable_password": problem}}, 400)
+        return await _page(request, who, {"errors": {"disable-password": problem}}, 400)
     await accounts.mfa.disable(who.user_id)
     flash(request, "Two-step sign-in is off. Your recovery codes no longer work.", "success")
     return go(request, PAGE)
@@ -197,7 +197,7 @@ async def recovery_codes(request: Request[Any, Any, Any]) -> Response[Any]:
         return go(request, PAGE)
     problem = await _password_ok(request, who, (await _form(request)).get("password", ""))
     if problem is not None:
-        return await _page(request, who, {"errors": {"codes_password": problem}}, 400)
+        return await _page(request, who, {"errors": {"codes-password": problem}}, 400)
     return _codes(request, await accounts.mfa.regenerate_codes(who.user_id), first=False)
 
 

@@ -139,3 +139,10 @@ def enable_totp(client: TestClient[Any]) -> tuple[str, list[str]]:
     shown = post_form(client, "/ui/me/security/totp/confirm", {"code": pyotp.TOTP(secret).now()})
     assert shown.status_code == 200, shown.text
     return secret, recovery_codes_on_page(shown.text)
+
+
+def assert_unique_ids(html: str) -> None:
+    """Labels and aria-describedby point at ids: each must name one element."""
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, f"ids used more than once: {repeated}"
