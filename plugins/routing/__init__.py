@@ -39,6 +39,7 @@ def includeme(config: Configurator) -> None:
         gateway = registry.state.pop("routing.gateway", None)
         if gateway is not None:
             await gateway.client.close()
+            await gateway.sessions.close()
 
     recent = RecentTraffic()
     config.registry.state["routing.recent"] = recent

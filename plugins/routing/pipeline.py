@@ -31,7 +31,8 @@ from plugins.routing.config import RoutingConfig
 from plugins.routing.mock import mock_message, mock_stream
 from plugins.routing.model import GatewayError, GatewayRequest, Principal, UsageEvent
 from plugins.routing.passthrough import AnthropicPassthrough, Chain, OpenAIPassthrough
-from plugins.routing.rules import Decision, SessionUsage, choose, session_id, split_target
+from plugins.routing.rules import Decision, choose, session_id, split_target
+from plugins.routing.sessions import session_store
 from plugins.routing.tokens import count_request_tokens
 from plugins.routing.transformers import options_for, transform_body
 from plugins.routing.upstream import Provider, UpstreamClient, UpstreamUnavailable
@@ -53,7 +54,7 @@ class Gateway:
         self.config = config
         self.providers = {name: Provider(cfg) for name, cfg in config.providers.items()}
         self.client = UpstreamClient(timeout_ms=config.timeout_ms, retries=config.retries, proxy_url=config.proxy_url)
-        self.sessions = SessionUsage()
+        self.sessions = session_store(registry.settings.redis.url)
         hooks = registry.hooks
         self._on_request = hooks.callables("on_request")
         self._route = hooks.callables("route")
@@ -156,7 +157,7 @@ class Gateway:
         if isinstance(model, str) and "," in model and model.split(",", 1)[0] not in self.providers:
             raise GatewayError(400, f"model: unknown provider {model.split(',', 1)[0]!r} in {model!r}",
                                param="model", error_type="invalid_request_error")
-        previous = self.sessions.get(req.session_id)
+        previous = await self.sessions.get(req.session_id) if router.long_context else 0
         return choose(canonical, req.token_estimate, self.config, previous)
 
     async def forward(self, req: GatewayRequest, decision: Decision, send: Any) -> None:

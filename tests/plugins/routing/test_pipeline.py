@@ -83,6 +83,16 @@ def test_keys_from_the_auth_interface(client_for: Any) -> None:
         config.provide("auth.api_keys", Keys())
 
     client = client_for([ROUTING, ("auth", auth)])
+    # A known key whose user holds no role in its workspace: the policy says no.
+    refused = ask(client, "x", headers={"authorization": "Bearer sy-alice"})
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    assert "alice may not use /v1/messages in workspace 'team-a'" in refused.json()["error"]["message"]
+    permissions = client.app.state.registry.permissions
+
+    async def make_alice_a_user() -> None:
+        await permissions.set_roles("alice", "team-a", ["user"], actor="test")
+
+    client.blocking_portal.call(make_alice_a_user)
     assert ask(client, "x", headers={"authorization": "Bearer sy-alice"}).status_code == 200
     denied = ask(client, "x", headers={"x-api-key": "sy-mallory"})
     assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
