@@ -210,6 +210,11 @@ class KeyCache:
         now = datetime.fromtimestamp(self.clock(), UTC)
         async with self.db.engine.connect() as conn:
             entries = await load_entries(conn, now, api_keys.c.prefix.in_(wanted))
+            known = (
+                await conn.execute(select(exists().where(api_keys.c.prefix.in_(wanted))))
+            ).scalar()
+        if known:  # a key exists (maybe revoked): keys are required from now on
+            self._any_key_ever = True
         usable = {e.prefix for e in entries}
         for prefix in wanted:
             if prefix not in usable:

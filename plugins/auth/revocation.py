@@ -55,6 +55,7 @@ class KeyChanges:
         self.cache = cache
         self.channel = channel
         self.origin = secrets.token_hex(8)  # this instance: its own messages are already applied
+        self.client_name = f"switchyard-auth-{self.origin}"  # how it shows in CLIENT LIST
         self.subscribed = asyncio.Event()  # set while the subscription is live (tests wait on it)
         self.applied = 0  # messages from other instances applied so far
         self._client: Redis | None = None
@@ -64,7 +65,9 @@ class KeyChanges:
         if self._client is None:
             from redis.asyncio import Redis
 
-            self._client = Redis.from_url(self.url, socket_connect_timeout=2.0)
+            self._client = Redis.from_url(
+                self.url, socket_connect_timeout=2.0, client_name=self.client_name
+            )
         return self._client
 
     # -- publishing -----------------------------------------------------------------------
