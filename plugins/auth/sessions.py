@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 SESSION_KEY = "sid"
+_FLASHES = "_flashes"  # where core.templating.flash queues messages
 _TOUCH_EVERY = timedelta(seconds=60)
 _MAX_CACHED = 10_000
 
@@ -268,8 +269,11 @@ def session_token(connection: Any) -> str | None:
 
 
 def start_cookie_session(request: Any, token: str, **extra: Any) -> None:
-    """Replace whatever the cookie session held by the new token: no fixation, no leftovers."""
-    request.set_session({SESSION_KEY: token, **extra})
+    """Replace whatever the cookie session held by the new token: no fixation, no leftovers
+    (except messages queued for the next page, core.templating.flash)."""
+    old = request.scope.get("session")
+    flashes = old.get(_FLASHES) if isinstance(old, dict) else None
+    request.set_session({SESSION_KEY: token, **extra, **({_FLASHES: flashes} if flashes else {})})
 
 
 def client_ip(connection: Any) -> str:
