@@ -191,11 +191,10 @@ def _ui_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Re
             )
         except Exception:
             log.exception("error page failed to render")
-    return Response(
-        {"status_code": exc.status_code, "detail": exc.detail},
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:  # e.g. which field of a request body failed validation
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def _settle_garbage_collector() -> None:

@@ -214,6 +214,10 @@ class Permissions:
         subject = subject.lower()
         return sorted({r.values[2] for r in self._snapshot.rules if r.ptype == "g" and r.values[0] == subject})
 
+    def workspaces(self) -> list[str]:
+        """Every workspace some line names (``*`` left out), sorted."""
+        return sorted({r.workspace for r in self._snapshot.rules if r.workspace != "*"})
+
     def roles(self) -> list[str]:
         """Every role some p line defines."""
         return sorted({r.values[0] for r in self._snapshot.rules if r.ptype == "p"})
@@ -261,7 +265,7 @@ class Permissions:
 
     async def revert(self, change_id: int, *, actor: str) -> Change:
         """Undo one change: re-add what it removed and remove what it added, as a new change."""
-        original = await self._change(change_id)
+        original = await self.change(change_id)
         if original is None:
             raise PolicyError("change_id", f"there is no change {change_id}")
         if original.action == "seed":
@@ -325,7 +329,8 @@ class Permissions:
         self._snapshot = _Snapshot.build(version, _rows_to_rules(rows))
         self.loaded = True
 
-    async def _change(self, change_id: int) -> Change | None:
+    async def change(self, change_id: int) -> Change | None:
+        """One recorded change, or None."""
         table = kernel_policy_changes
         async with self._database().engine.connect() as connection:
             row = (await connection.execute(select(table).where(table.c.id == int(change_id)))).first()

@@ -1,4 +1,4 @@
-"""The UI shell: layout, theme, PWA files, the home page and the plugins page.
+"""The UI shell: layout, theme, PWA files, the home page, the plugins page and the policy editor.
 
 It is a plugin like any other (entry point ``web``): the kernel provides the
 template machinery, this package provides what every page extends.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from web import pages
+from web import pages, policy_api, policy_pages
 
 if TYPE_CHECKING:
     from core.configurator import Configurator
@@ -27,3 +27,15 @@ def includeme(config: Configurator) -> None:
     config.add_public_path("/static/web/")
     config.add_nav_item("Home", "/ui/", icon="home", order=0)
     config.add_nav_item("Plugins", "/ui/plugins", icon="plugins", order=90)
+    _policy(config)
+
+
+def _policy(config: Configurator) -> None:
+    """The policy editor and ``/api/v1/policy`` (docs/security.md: read_config; writes admin)."""
+    config.add_view("/policy", policy_pages.policy_page, title="Policy")
+    config.add_view("/policy/check", policy_pages.check_page, title="Policy")
+    config.add_view("/policy/rules", policy_pages.change_rule, methods=("POST",))
+    config.add_view("/policy/revert", policy_pages.revert_change, methods=("POST",))
+    for handler in policy_api.HANDLERS:
+        config.add_route(handler)
+    config.add_nav_item("Policy", "/ui/policy", icon="policy", order=85)
