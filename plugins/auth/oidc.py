@@ -88,25 +88,16 @@ class OidcError(Exception):
 class OidcClient:
     """Discovery, JWKS, the authorization URL, and the code exchange with token checks."""
 
-    def __init__(
-        self,
-        settings: OidcSettings,
-        *,
-        clock: Callable[[], float] = time.time,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, settings: OidcSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.label = settings.label
         self.clock = clock
-        self._transport = transport
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
         self._keys: KeySet | None = None
 
-    def _http(self, **kwargs: Any) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            timeout=self.settings.timeout_seconds, transport=self._transport, **kwargs
-        )
+    def _oauth(self, **kwargs: Any) -> AsyncOAuth2Client:
+        return AsyncOAuth2Client(timeout=self.settings.timeout_seconds, **kwargs)
 
     async def metadata(self) -> dict[str, Any]:
         """The provider's discovery document (cached for an hour); its issuer must match."""
@@ -127,7 +118,7 @@ class OidcClient:
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            async with self._http() as client:
+            async with httpx.AsyncClient(timeout=self.settings.timeout_seconds) as client:
                 response = await client.get(url)
             response.raise_for_status()
             data = response.json()
@@ -154,7 +145,7 @@ class OidcClient:
             "nonce": secrets.token_urlsafe(24),
             "verifier": generate_token(64),
         }
-        client = self._http(
+        client = self._oauth(
             client_id=self.settings.client_id,
             scope=" ".join(self.settings.scopes),
             redirect_uri=redirect_uri,
@@ -183,7 +174,7 @@ class OidcClient:
         meta = await self.metadata()
         methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         method = "client_secret_basic" if "client_secret_basic" in methods else "client_secret_post"
-        async with self._http(
+        async with self._oauth(
             client_id=self.settings.client_id,
             client_secret=self.settings.client_secret,
             token_endpoint_auth_method=method,
