@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 @pytest.fixture
 def upgraded(entry_point: Path | None, capsys: pytest.CaptureFixture[str]) -> Path | None:
-    assert "auth_0001" in ok(capsys, "db", "upgrade")
+    assert re.search(r"auth_\d{4}", ok(capsys, "db", "upgrade"))
     return entry_point
 
 
@@ -161,9 +162,10 @@ def test_errors_are_one_line_on_stderr(
 def test_an_unmigrated_database_asks_for_db_upgrade(entry_point: Any, capsys: Any) -> None:
     code, out, err = run(capsys, "users", "list")
     assert code == 1 and out == ""
-    assert err.strip() == (
-        "switchyard: error: the database is not up to date (missing auth_0001, core_0001); "
-        "run `switchyard db upgrade` first"
+    assert re.fullmatch(
+        r"switchyard: error: the database is not up to date \(missing auth_\d{4}, core_\d{4}\); "
+        r"run `switchyard db upgrade` first",
+        err.strip(),
     )
 
 
@@ -192,3 +194,176 @@ def test_the_installed_executable(upgraded: Path | None, capsys: Any, tmp_path: 
     assert refused.stderr.splitlines() == [
         "switchyard: error: prefix: no key with prefix 'sy_nothere' (see `switchyard keys list`)"
     ]
+
+
+# -- members: roles through the policy ----------------------------------------------------
+
+
+def out_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    return json.loads(ok(capsys, *argv, "--json"))
+
+
+def test_members_are_managed_through_the_policy(upgraded: Any, capsys: Any) -> None:
+    for email in ("ann@example.com", "bob@example.com"):
+        ok(capsys, "users", "create", email)
+    made = out_json(capsys, "workspaces", "create", "team-a", "--owner", "Ann@Example.com")
+    assert made["slug"] == "team-a"
+    assert out_json(capsys, "workspaces", "members", "team-a") == [
+        {"user": "ann@example.com", "workspace": "team-a", "role": "admin",
+         "created_at": ANY_TIME, "roles": ["admin"]},
+    ]  # fmt: skip
+
+    added = out_json(capsys, "workspaces", "add-member", "team-a", "bob@example.com", "viewer")
+    assert (added["user"], added["roles"]) == ("bob@example.com", ["viewer"])
+    # the role is a policy line, and the policy answers with it
+    lines = out_json(capsys, "policy", "list", "--workspace", "team-a")
+    assert {"ptype": "g", "values": ["bob@example.com", "viewer", "team-a"]} in lines
+    assert ok(
+        capsys, "policy", "check", "bob@example.com", "team-a", "/api/v1/members", "read"
+    ).startswith("allowed")
+    assert ok(
+        capsys, "policy", "check", "bob@example.com", "team-a", "/api/v1/keys", "write"
+    ).startswith("denied")
+
+    changed = out_json(capsys, "workspaces", "set-role", "team-a", "bob@example.com", "user")
+    assert changed["roles"] == ["user"]
+    history = out_json(capsys, "policy", "history", "--workspace", "team-a")
+    assert history[0]["actor"].startswith("cli")
+    mine = out_json(capsys, "workspaces", "list", "--user", "bob@example.com")
+    assert [(w["slug"], w["roles"]) for w in mine] == [("team-a", ["user"])]
+
+    key = out_json(capsys, "keys", "create", "--user", "bob@example.com", "--workspace", "team-a")
+    removed = out_json(capsys, "workspaces", "remove-member", "team-a", "bob@example.com")
+    assert removed == {
+        "email": "bob@example.com",
+        "workspace": "team-a",
+        "revoked_keys": [key["prefix"]],
+    }
+    [listed] = out_json(capsys, "keys", "list", "--user", "bob@example.com")
+    assert listed["status"] == "revoked"
+    assert not any(
+        line["ptype"] == "g" and line["values"][0] == "bob@example.com"
+        for line in out_json(capsys, "policy", "list")
+    )
+    text = ok(capsys, "workspaces", "members", "team-a")
+    assert "ann@example.com" in text and "bob@example.com" not in text
+
+
+def test_an_invitation_link_from_the_command_line(upgraded: Any, capsys: Any) -> None:
+    ok(capsys, "users", "create", "ann@example.com")
+    ok(capsys, "workspaces", "create", "team-a", "--owner", "ann@example.com")
+    invite = out_json(
+        capsys, "workspaces", "invite", "team-a", "new@example.com", "viewer",
+        "--base-url", "https://gw.example.com/",
+    )  # fmt: skip
+    assert invite["link"].startswith("https://gw.example.com/ui/invite?token=")
+    assert (invite["new_user"], invite["role"]) == (True, "viewer")
+    code, _, err = run(capsys, "workspaces", "invite", "team-a", "ann@example.com", "user")
+    assert code == 1 and err.startswith(
+        "switchyard: error: email: ann@example.com is already a member"
+    )
+    code, _, err = run(capsys, "workspaces", "invite", "team-a", "x@example.com", "owner")
+    assert code == 1 and err.startswith("switchyard: error: role: 'owner' is not a role")
+
+
+def test_key_expiry_options_and_json_everywhere(upgraded: Any, capsys: Any) -> None:
+    ok(capsys, "users", "create", "ann@example.com")
+    ok(capsys, "workspaces", "create", "team-a", "--owner", "ann@example.com")
+    by_ttl = out_json(
+        capsys, "keys", "create", "--user", "ann@example.com", "--workspace", "team-a", "--ttl", "3600",
+    )  # fmt: skip
+    assert by_ttl["key"].startswith(by_ttl["prefix"]) and by_ttl["status"] == "active"
+    assert by_ttl["expires_at"] is not None
+    at = out_json(
+        capsys, "keys", "create", "--user", "ann@example.com", "--workspace", "team-a",
+        "--expires-at", "2030-01-31T18:00:00",
+    )  # fmt: skip
+    assert at["expires_at"] == "2030-01-31T18:00:00+00:00"  # no zone given: UTC
+    rotated = out_json(capsys, "keys", "rotate", at["prefix"], "--grace-seconds", "0")
+    assert rotated["rotated_from"] == at["prefix"]
+    revoked = out_json(capsys, "keys", "revoke", rotated["prefix"])
+    assert (revoked["status"], revoked["already_revoked"]) == ("revoked", False)
+    assert out_json(capsys, "keys", "revoke", rotated["prefix"])["already_revoked"] is True
+    statuses = {
+        k["prefix"]: k["status"] for k in out_json(capsys, "keys", "list", "--workspace", "team-a")
+    }
+    assert statuses == {
+        by_ttl["prefix"]: "active",
+        at["prefix"]: "rotated",
+        rotated["prefix"]: "revoked",
+    }
+    assert out_json(capsys, "users", "list")[0]["email"] == "ann@example.com"
+    assert [w["slug"] for w in out_json(capsys, "workspaces", "list")] == ["team-a"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--scope", "/v1/*", "--scope", "messages"),
+            "scopes[1]: 'messages' is neither an endpoint",
+        ),
+        (("--scope", "model:"), "scopes[0]: 'model:' needs a model name"),
+        (
+            ("--expires-at", "2001-01-01T00:00:00Z"),
+            "expires_at: 2001-01-01T00:00:00+00:00 is in the past",
+        ),
+        (("--expires-at", "tomorrow"), "expires_at: 'tomorrow' is not a date and time"),
+        (
+            ("--ttl", "60", "--expires-days", "1"),
+            "expires_at: give one of --expires-days, --ttl and --expires-at",
+        ),
+        (("--name", "x" * 201), "name: is 201 characters long"),
+    ],
+)
+def test_bad_key_options_are_one_line_and_store_nothing(
+    upgraded: Any, capsys: Any, argv: tuple[str, ...], message: str
+) -> None:
+    ok(capsys, "users", "create", "ann@example.com")
+    ok(capsys, "workspaces", "create", "team-a", "--owner", "ann@example.com")
+    code, out, err = run(
+        capsys, "keys", "create", "--user", "ann@example.com", "--workspace", "team-a", *argv
+    )
+    assert (code, out) == (1, "")
+    assert err.startswith(f"switchyard: error: {message}") and len(err.strip().splitlines()) == 1
+    assert out_json(capsys, "keys", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("workspaces", "set-role", "team-a", "ann@example.com", "viewer"),
+         "user: ann@example.com is the last admin of 'team-a'"),
+        (("workspaces", "remove-member", "team-a", "ann@example.com"),
+         "user: ann@example.com is the last admin of 'team-a'"),
+        (("workspaces", "set-role", "team-a", "zed@example.com", "viewer"),
+         "user: no user with email 'zed@example.com'"),
+        (("workspaces", "set-role", "team-a", "ann@example.com", "root"), "role: 'root' is not a role"),
+        (("workspaces", "remove-member", "team-a", "not-an-email"), "email: 'not-an-email'"),
+        (("workspaces", "members", "nope"), "workspace: no workspace 'nope'"),
+        (("workspaces", "create", "team-b", "--owner", "zed@example.com"),
+         "user: no user with email 'zed@example.com'"),
+    ],
+)  # fmt: skip
+def test_bad_member_commands_change_nothing(
+    upgraded: Any, capsys: Any, argv: tuple[str, ...], message: str
+) -> None:
+    ok(capsys, "users", "create", "ann@example.com")
+    ok(capsys, "workspaces", "create", "team-a", "--owner", "ann@example.com")
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"switchyard: error: {message}"), err
+    assert [
+        (m["user"], m["roles"]) for m in out_json(capsys, "workspaces", "members", "team-a")
+    ] == [("ann@example.com", ["admin"])]
+    assert [w["slug"] for w in out_json(capsys, "workspaces", "list")] == ["team-a"]
+
+
+class _AnyTime:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(
+            re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00", other)
+        )
+
+
+ANY_TIME = _AnyTime()
