@@ -14,13 +14,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.connection import ASGIConnection
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.handlers.base import BaseRouteHandler
 
 from plugins.auth.errors import AlreadyExists, AuthError, Conflict, NotFound
+from plugins.auth.scopes import allows
 from plugins.auth.service import AuthService
 
 __all__ = [
     "ERROR_HANDLERS",
+    "GUARDS",
     "Caller",
     "caller",
     "current_workspace",
@@ -69,6 +78,22 @@ def current_workspace(request: Request[Any, Any, Any]) -> str:
             detail="workspace: you belong to no workspace yet; ask an admin to add you",
         )
     return workspace
+
+
+def within_key_scopes(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A scoped API key reaches only the paths its scopes name, here as on the AI endpoints:
+    a key limited to ``/v1/messages`` must not mint itself an unlimited key at ``/me/keys``."""
+    from core.security import identity_of
+
+    identity = identity_of(connection)
+    if identity is None or identity.kind != "api_key" or not identity.scopes:
+        return
+    path = connection.scope["path"]
+    if not allows(identity.scopes, path):
+        raise PermissionDeniedException(detail=f"this API key's scopes do not allow {path}")
+
+
+GUARDS = [within_key_scopes]
 
 
 def now() -> datetime:

@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from plugins.auth.api.common import ERROR_HANDLERS, caller, current_workspace, now, service
+from plugins.auth.api.common import ERROR_HANDLERS, GUARDS, caller, current_workspace, now, service
 from plugins.auth.api.schemas import Key, KeyIn, MyKeyIn, NewKey, RotateIn
 from plugins.auth.errors import NotFound
 from plugins.auth.records import ApiKey
@@ -71,7 +71,13 @@ async def _key_in(
 # -- admin: the workspace's keys ----------------------------------------------------------
 
 
-@get("/api/v1/keys", tags=_ADMIN, exception_handlers=ERROR_HANDLERS, summary="Workspace keys")
+@get(
+    "/api/v1/keys",
+    tags=_ADMIN,
+    exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
+    summary="Workspace keys",
+)
 async def list_keys(
     request: Request[Any, Any, Any], user: FromQuery[str | None] = None
 ) -> list[Key]:
@@ -85,6 +91,7 @@ async def list_keys(
     "/api/v1/keys",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Create a key for a member (the secret is returned once)",
 )
 async def create_key(request: Request[Any, Any, Any], data: JSONBody[KeyIn]) -> NewKey:
@@ -96,6 +103,7 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[KeyIn]) -> 
     "/api/v1/keys/{prefix:str}/rotate",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Replace a key; the old one works for grace_seconds",
 )
 async def rotate_key(
@@ -111,6 +119,7 @@ async def rotate_key(
     "/api/v1/keys/{prefix:str}",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     status_code=200,
     summary="Revoke a key at once",
 )
@@ -128,6 +137,7 @@ async def revoke_key(request: Request[Any, Any, Any], prefix: FromPath[str]) -> 
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="My keys in this workspace",
 )
 async def list_my_keys(request: Request[Any, Any, Any]) -> list[Key]:
@@ -142,6 +152,7 @@ async def list_my_keys(request: Request[Any, Any, Any]) -> list[Key]:
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Create a key for myself (the secret is returned once)",
 )
 async def create_my_key(request: Request[Any, Any, Any], data: JSONBody[MyKeyIn]) -> NewKey:
@@ -154,6 +165,7 @@ async def create_my_key(request: Request[Any, Any, Any], data: JSONBody[MyKeyIn]
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Replace one of my keys",
 )
 async def rotate_my_key(
@@ -171,6 +183,7 @@ async def rotate_my_key(
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     status_code=200,
     summary="Revoke one of my keys",
 )

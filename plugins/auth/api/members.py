@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
-from plugins.auth.api.common import ERROR_HANDLERS, caller, current_workspace, service
+from plugins.auth.api.common import ERROR_HANDLERS, GUARDS, caller, current_workspace, service
 from plugins.auth.api.schemas import Invite, InviteIn, Member, MemberIn, RoleIn
 from plugins.auth.errors import AlreadyExists, NotFound
 from plugins.auth.links import create_invite, invite_path
@@ -23,7 +23,13 @@ __all__ = ["add_member", "change_role", "invite", "list_members", "remove_member
 _TAGS = ["members"]
 
 
-@get("/api/v1/members", tags=_TAGS, exception_handlers=ERROR_HANDLERS, summary="Members")
+@get(
+    "/api/v1/members",
+    tags=_TAGS,
+    exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
+    summary="Members",
+)
 async def list_members(request: Request[Any, Any, Any]) -> list[Member]:
     members = await service(request).list_members(current_workspace(request))
     return [Member.of(m) for m in members]
@@ -33,6 +39,7 @@ async def list_members(request: Request[Any, Any, Any]) -> list[Member]:
     "/api/v1/members",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Add an existing user with a role",
 )
 async def add_member(request: Request[Any, Any, Any], data: JSONBody[MemberIn]) -> Member:
@@ -47,6 +54,7 @@ async def add_member(request: Request[Any, Any, Any], data: JSONBody[MemberIn]) 
     "/api/v1/members/{email:str}",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Change a member's role",
 )
 async def change_role(
@@ -63,6 +71,7 @@ async def change_role(
     "/api/v1/members/{email:str}",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     status_code=200,
     summary="Remove a member (their roles go and their keys here are revoked)",
 )
@@ -77,6 +86,7 @@ async def remove_member(request: Request[Any, Any, Any], email: FromPath[str]) -
     "/api/v1/members/invites",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Invite someone by email: returns a one-time link (7 days)",
 )
 async def invite(request: Request[Any, Any, Any], data: JSONBody[InviteIn]) -> Invite:

@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.params import JSONBody
 
-from plugins.auth.api.common import ERROR_HANDLERS, caller, current_workspace, service
+from plugins.auth.api.common import ERROR_HANDLERS, GUARDS, caller, current_workspace, service
 from plugins.auth.api.schemas import Me, WorkspaceIn, WorkspaceOut
 
 __all__ = ["create_workspace", "list_workspaces", "me"]
@@ -27,7 +27,13 @@ def _chosen(request: Request[Any, Any, Any]) -> str | None:
     return workspace_of(request)
 
 
-@get("/api/v1/me", tags=_TAGS, exception_handlers=ERROR_HANDLERS, summary="Who is calling")
+@get(
+    "/api/v1/me",
+    tags=_TAGS,
+    exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
+    summary="Who is calling",
+)
 async def me(request: Request[Any, Any, Any]) -> Me:
     who = caller(request)
     svc = service(request)
@@ -51,6 +57,7 @@ async def me(request: Request[Any, Any, Any]) -> Me:
     "/api/v1/workspaces",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="The caller's workspaces and roles",
 )
 async def list_workspaces(request: Request[Any, Any, Any]) -> list[WorkspaceOut]:
@@ -66,6 +73,7 @@ async def list_workspaces(request: Request[Any, Any, Any]) -> list[WorkspaceOut]
     "/api/v1/workspaces",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
+    guards=GUARDS,
     summary="Create a workspace (the caller becomes its admin)",
 )
 async def create_workspace(

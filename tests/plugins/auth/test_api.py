@@ -441,3 +441,67 @@ def test_the_schema_describes_the_api(client: TestClient[Any]) -> None:
         v for k, v in components.items() if k.endswith("KeyIn") and "user" in v["properties"]
     )
     assert {"name", "scopes", "expires_at", "ttl_seconds", "user"} == set(key_in["properties"])
+
+
+def test_a_real_api_key_manages_its_owners_keys_without_a_csrf_token(
+    client: TestClient[Any],
+) -> None:
+    """Scripts authenticate with a key (no cookies, so no CSRF token); the key's own
+    workspace is where it acts."""
+    secret, prefix = make_key(client, USER, "team-a", name="script")
+    bearer = {"authorization": f"Bearer {secret}"}
+    made = client.post("/api/v1/me/keys", json={"name": "from a script"}, headers=bearer)
+    assert made.status_code == 201, made.text
+    assert (made.json()["user"], made.json()["workspace"]) == (USER, "team-a")
+    listed = client.get("/api/v1/me/keys", headers=bearer).json()
+    assert {k["prefix"] for k in listed} == {prefix, made.json()["prefix"]}
+    away = client.get("/api/v1/members", params={"workspace": "team-b"}, headers=bearer)
+    assert away.status_code == 403
+
+
+def test_a_scoped_key_reaches_only_what_its_scopes_name(client: TestClient[Any]) -> None:
+    """A key limited to the AI endpoints cannot mint itself an unlimited key."""
+    secret, _ = make_key(client, USER, "team-a", scopes=["/v1/*"])
+    bearer = {"authorization": f"Bearer {secret}"}
+    refused = client.post("/api/v1/me/keys", json={"name": "escape"}, headers=bearer)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "this API key's scopes do not allow /api/v1/me/keys"
+    assert client.get("/api/v1/me", headers=bearer).status_code == 403
+    assert len(As(client, USER).get("/api/v1/me/keys").json()) == 1
+    allowed, _ = make_key(client, USER, "team-a", scopes=["/api/v1/me/keys"])
+    assert (
+        client.get("/api/v1/me/keys", headers={"authorization": f"Bearer {allowed}"}).status_code
+        == 200
+    )
+
+
+def test_a_role_the_policy_refuses_leaves_no_member_behind(
+    client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The membership row and the policy line are written in two steps; when the policy
+    write fails the row is taken back, so nobody is a member without a role."""
+    from core.permissions import PolicyError
+
+    permissions = client.app.state.registry.permissions
+
+    async def refuse(*_: Any, **__: Any) -> Any:
+        raise PolicyError("role", "refused for the test")
+
+    on_app_loop(client, lambda: service_of(client).create_user("spare@example.com"))
+    monkeypatch.setattr(permissions, "set_roles", refuse)
+    answer = As(client, ADMIN).post(
+        "/api/v1/members", json={"email": "spare@example.com", "role": "user"}
+    )
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "status_code": 422,
+        "detail": "role: refused for the test",
+        "field": "role",
+    }
+    monkeypatch.undo()
+    emails = [m["email"] for m in As(client, ADMIN).get("/api/v1/members").json()]
+    assert "spare@example.com" not in emails
+    again = As(client, ADMIN).post(
+        "/api/v1/members", json={"email": "spare@example.com", "role": "user"}
+    )
+    assert again.status_code == 201, again.text
