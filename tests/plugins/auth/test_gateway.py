@@ -108,7 +108,7 @@ def test_keys_written_elsewhere_arrive_with_the_refresh_job(client_for: Any) -> 
         try:
             # no cache: like the CLI in another process
             service = AuthService(other, permissions=await Permissions.open(other))
-            await member(service, "bob@example.com", "team-b", "viewer")
+            await member(service, "bob@example.com", "team-b", "user")  # may use the router
             plaintext, _ = await service.create_key("bob@example.com", "team-b")
             return plaintext
         finally:
@@ -117,6 +117,7 @@ def test_keys_written_elsewhere_arrive_with_the_refresh_job(client_for: Any) -> 
     plaintext = on_app_loop(client, create_elsewhere)
     assert ask(client, {"x-api-key": plaintext}).status_code == 401
     on_app_loop(client, cache.refresh_quietly)  # what the job runs
+    on_app_loop(client, registry.permissions.reload)  # and the policy poll (bob's role)
     assert ask(client, {"x-api-key": plaintext}).status_code == 200
 
 
