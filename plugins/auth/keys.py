@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plugins.auth.credentials import hash_key, looks_like_key
 from plugins.auth.models import api_keys, memberships, users, workspaces
-from plugins.auth.scopes import compile_scopes
+from plugins.auth.scopes import allows, compile_scopes
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -170,6 +170,12 @@ class KeyCache:
         if entry.not_after is not None and self.clock() >= entry.not_after:
             return None
         return entry.principal
+
+    @staticmethod
+    def allows(principal: Principal, path: str, model: str | None = None) -> bool:
+        """Whether the key's scopes let it call ``path`` for ``model`` (routing asks this
+        for keys that have scopes); the patterns were compiled when the key was loaded."""
+        return allows(principal.scopes, path, model)
 
     # -- local changes (the service calls these after its transaction commits) ------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,43 @@ def test_a_check_costs_microseconds() -> None:
         allows(compiled, "/v1/chat/completions", "claude-sonnet-4-5")
     per_call = (time.perf_counter() - start) / rounds
     assert per_call < 20e-6, f"{per_call * 1e6:.1f} µs per check"
+
+
+# -- on the AI endpoints, through the routing plugin ------------------------------------------
+
+
+def test_a_scoped_key_on_the_ai_endpoints(client_for: Any) -> None:
+    """Routing asks the key cache's allows() for keys with scopes: the path and the model."""
+    from tests.plugins.auth.helpers import AUTH, ROUTING, member
+    from tests.plugins.auth.people import on_app_loop, service_of
+
+    client = client_for([ROUTING, AUTH])
+    service = service_of(client)
+
+    async def setup() -> tuple[str, str]:
+        await member(service, "alice@example.com", "team-a", "user")
+        scoped, _ = await service.create_key(
+            "alice@example.com", "team-a", scopes=["/v1/messages", "model:claude-*"]
+        )
+        anything, _ = await service.create_key("alice@example.com", "team-a")
+        return scoped, anything
+
+    scoped, anything = on_app_loop(client, setup)
+
+    def ask(key: str, path: str, model: str) -> Any:
+        return client.post(
+            path,
+            headers={"x-api-key": key},
+            json={
+                "model": model,
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
+
+    assert ask(scoped, "/v1/messages", "claude-sonnet-4-5").status_code == 200
+    refused = ask(scoped, "/v1/messages", "gpt-4o")
+    assert refused.status_code == 403
+    assert "this API key's scopes do not allow /v1/messages with model 'gpt-4o'" in refused.text
+    assert ask(scoped, "/v1/chat/completions", "claude-sonnet-4-5").status_code == 403
+    assert ask(anything, "/v1/chat/completions", "gpt-4o").status_code == 200
