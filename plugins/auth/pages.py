@@ -62,6 +62,24 @@ class _Page:
         self.flashes: list[Flash] = []
         self.errors: dict[str, str] = {}
 
+    async def check_workspace(self) -> None:
+        """A workspace the policy names but nobody created (policy edited by hand) is shown
+        as a warning rather than an error page; the page then works on no workspace."""
+        if self.workspace is None:
+            self.flashes.append(Flash("You belong to no workspace yet.", "info"))
+            return
+        try:
+            await self.service.get_workspace(self.workspace)
+        except NotFound:
+            self.flashes.append(
+                Flash(
+                    f"Workspace {self.workspace!r} has roles in the policy but does not exist; "
+                    f"create it with `switchyard workspaces create {self.workspace}`.",
+                    "warning",
+                )
+            )
+            self.workspace = None
+
     def can(self, path: str, action: str = "write") -> bool:
         permissions = self.registry.permissions
         return bool(
@@ -190,6 +208,7 @@ def _key_rows(keys: list[ApiKey]) -> list[dict[str, Any]]:
 
 async def keys_page(request: Request[Any, Any, Any]) -> Response[Any]:
     page = _Page(request)
+    await page.check_workspace()
     new_key = form = None
     if request.method == "POST" and page.workspace:
         form = await _form(request)
@@ -224,6 +243,7 @@ async def keys_page(request: Request[Any, Any, Any]) -> Response[Any]:
 )
 async def my_keys_page(request: Request[Any, Any, Any]) -> Response[Any]:
     page = _Page(request)
+    await page.check_workspace()
     new_key = form = None
     if request.method == "POST" and page.workspace:
         form = await _form(request)
@@ -291,6 +311,7 @@ async def members_page(request: Request[Any, Any, Any]) -> Response[Any]:
 
     page = _Page(request)
     invited = form = None
+    await page.check_workspace()
     if request.method == "POST" and page.workspace:
         form = await _form(request)
         try:

@@ -372,3 +372,13 @@ def test_pages_have_no_inline_code_and_every_form_has_a_csrf_field(client: TestC
         for element_id, attrs in page.inputs.items():  # every field has a label
             if attrs.get("type") not in ("hidden", "submit") and "name" in attrs:
                 assert f'for="{element_id}"' in html, (path, element_id)
+
+
+def test_a_workspace_only_the_policy_knows_is_a_warning_not_an_error(client_for: Any) -> None:
+    """The test identity is admin of 'default' by a policy line alone (no workspace row)."""
+    client = client_for([WEB, AUTH])  # the default test identity: admin of 'default'
+    for path in ("/ui/keys", "/ui/members", "/ui/me/keys"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "Workspace &#39;default&#39; has roles in the policy but does not exist" in page.text
+        assert ops(page.text) == set(), path
