@@ -92,7 +92,8 @@ class _View:
     def panel(self, **extra: Any) -> Response[str]:
         full = {**self.templates.base_context(self.request), **self.context(**extra)}
         full.update(flashes=self.flashes, flashes_oob=True)
-        return Response(self.templates.render_string(PANEL, full), media_type="text/html; charset=utf-8")
+        html = self.templates.render_string(PANEL, full)
+        return Response(html, status_code=200, media_type="text/html; charset=utf-8")
 
     async def answer(self) -> Response[Any]:
         """After a form: the panel (htmx), the page again (refused) or back to the page."""
@@ -161,7 +162,8 @@ async def check_page(request: Request[Any, Any, Any]) -> Response[str]:
         view.error = {"form": "check", "field": exc.field, "message": str(exc)}
     if view.htmx:
         full = {**view.context(decision=decision)}
-        return Response(view.templates.render_string(RESULT, full), media_type="text/html; charset=utf-8")
+        html = view.templates.render_string(RESULT, full)
+        return Response(html, status_code=200, media_type="text/html; charset=utf-8")
     history = await view.permissions.history(view.workspace, HISTORY_LIMIT)
     return view.page(422 if view.error else 200, decision=decision, history=history)
 

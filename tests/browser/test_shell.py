@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.core.server_helpers import RunningServer, running_server
+from tests.core.server_helpers import RunningServer, install_sample_dists, running_server
+from tests.identity_plugin import ADMIN, as_user
 
 AXE = Path(__file__).resolve().parents[1] / "assets" / "axe.min.js"
 CHROMIUM = os.environ.get("SWITCHYARD_TEST_CHROMIUM", "/usr/lib/chromium/chromium")
@@ -27,9 +28,13 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
+SIGNED_IN = as_user(ADMIN)  # the test identity distribution makes this an admin of "default"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("browser") / "home") as running:
+    site = install_sample_dists(tmp_path_factory.mktemp("site"), "switchyard-test-identity")
+    with running_server(tmp_path_factory.mktemp("browser") / "home", pythonpath=site) as running:
         yield running
 
 
@@ -58,11 +63,11 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("width,height", [(375, 812), (1440, 900)])
 @pytest.mark.parametrize("theme", ["light", "dark", "contrast"])
 def test_shell_pages_have_no_axe_violations(server: RunningServer, browser: Any, width: int, height: int, theme: str) -> None:
-    context = browser.new_context(viewport={"width": width, "height": height})
+    context = browser.new_context(viewport={"width": width, "height": height}, extra_http_headers=SIGNED_IN)
     context.add_cookies([{"name": "sy_theme", "value": theme, "url": server.base}])
     page = context.new_page()
     try:
-        for path in ("/ui/", "/ui/plugins", "/ui/routing"):
+        for path in ("/ui/", "/ui/plugins", "/ui/routing", "/ui/policy"):
             page.goto(server.base + path)
             assert page.locator("html").get_attribute("data-theme") == theme
             violations = axe_violations(page)
@@ -74,7 +79,7 @@ def test_shell_pages_have_no_axe_violations(server: RunningServer, browser: Any,
 
 
 def test_keyboard_user_can_skip_to_content_and_reach_navigation(server: RunningServer, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, extra_http_headers=SIGNED_IN)
     try:
         page.goto(server.base + "/ui/")
         page.keyboard.press("Tab")
@@ -89,7 +94,7 @@ def test_keyboard_user_can_skip_to_content_and_reach_navigation(server: RunningS
 
 
 def test_theme_switch_with_the_form_persists(server: RunningServer, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 812})
+    context = browser.new_context(viewport={"width": 375, "height": 812}, extra_http_headers=SIGNED_IN)
     page = context.new_page()
     try:
         page.goto(server.base + "/ui/plugins")
@@ -102,7 +107,7 @@ def test_theme_switch_with_the_form_persists(server: RunningServer, browser: Any
 
 
 def test_service_worker_registers_and_manifest_is_installable(server: RunningServer, browser: Any) -> None:
-    context = browser.new_context()
+    context = browser.new_context(extra_http_headers=SIGNED_IN)
     page = context.new_page()
     try:
         page.goto(server.base + "/ui/")
