@@ -56,6 +56,7 @@ class Package:
     """The validated contents of a ``.syp``; ``sha256`` is of the archive's bytes."""
 
     manifest: Manifest
+    manifest_text: str  # as the author wrote it; the store keeps this, not a re-rendering
     wasm: bytes
     readme: str | None
     sha256: str
@@ -157,8 +158,9 @@ def open_package(path: str | os.PathLike[str], data: bytes | None = None) -> Pac
         raise PackageError(f"{source.name}: no {MANIFEST} in the package")
     if WASM not in contents:
         raise PackageError(f"{source.name}: no {WASM} in the package")
+    manifest_text = _text(contents[MANIFEST], f"{source.name}: {MANIFEST}")
     try:
-        manifest = load_manifest(_text(contents[MANIFEST], f"{source.name}: {MANIFEST}"))
+        manifest = load_manifest(contents[MANIFEST])  # bytes: always parsed as text
     except ManifestError as exc:
         raise PackageError(f"{source.name}: {exc}") from None
     check_wasm(contents[WASM], f"{source.name}: {WASM}")
@@ -171,6 +173,7 @@ def open_package(path: str | os.PathLike[str], data: bytes | None = None) -> Pac
         )
     return Package(
         manifest=manifest,
+        manifest_text=manifest_text,
         wasm=contents[WASM],
         readme=readme,
         sha256=hashlib.sha256(data).hexdigest(),
