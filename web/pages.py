@@ -21,7 +21,12 @@ def home(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 def plugins(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {}
+    """The plugins, plus the one list of routes reachable without a policy decision."""
+    registry = request.app.state.registry
+    return {
+        "public_paths": sorted(registry.public_paths),
+        "signed_in_paths": sorted(registry.signed_in_paths, key=lambda item: (item[1], item[0])),
+    }
 
 
 async def set_theme(request: Request[Any, Any, Any]) -> Response[Any]:

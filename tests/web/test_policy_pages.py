@@ -192,3 +192,12 @@ def test_readers_cannot_post_changes(client: TestClient[Any]) -> None:
     answer = post(client, "/ui/policy/rules", {"form": "assign", "subject": VIC, "role": "admin"}, who=VIC)
     assert answer.status_code == 403
     assert policy_lines(client) == before
+
+
+def test_the_plugins_page_lists_the_public_and_self_service_routes(client: TestClient[Any]) -> None:
+    html = client.get("/ui/plugins", headers=as_(ADA)).text
+    public = html[html.index('id="public-title"'):html.index('id="self-service-title"')]
+    for path in ("/healthz", "/ui/theme", "/static/web/", "/schema/"):
+        assert f"<code>{path}</code>" in public
+    assert "/ui/policy" not in public
+    assert "<code>GET /ui/</code>" in html
