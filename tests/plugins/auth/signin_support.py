@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import pytest
 from litestar.testing import TestClient
 
 from core.templating import CSRF_COOKIE, CSRF_FIELD
@@ -146,3 +147,17 @@ def assert_unique_ids(html: str) -> None:
     ids = re.findall(r'\sid="([^"]+)"', html)
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     assert not repeated, f"ids used more than once: {repeated}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_databases(request: pytest.FixtureRequest, client_for: Any) -> Callable[..., Any]:
+    """``new_app(toml=None)``: :func:`app` on SQLite, then on a fresh PostgreSQL database
+    (skipped unless SWITCHYARD_TEST_POSTGRES_URL is set). Import it into a test module."""
+    prefix = ""
+    if request.param == "postgresql":
+        prefix = f'[database]\nurl = "{request.getfixturevalue("pg_url")}"\n'
+
+    def new_app(toml: str | None = None, **kwargs: Any) -> Any:
+        return app(client_for, toml=prefix + (toml or ""), **kwargs)
+
+    return new_app

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from plugins.auth.models import memberships, one_time_links, users
+from tests.plugins.auth import signin_support
 from tests.plugins.auth.signin_support import (
     PASSWORD,
     app,
@@ -26,6 +27,7 @@ LINE = re.compile(
     r"First admin: open http://127\.0\.0\.1:3456/ui/first-run\?token=([A-Za-z0-9_-]{43}) "
     r"\(one use, expires in 24 h\)"
 )
+both_databases = signin_support.both_databases  # the fixture: SQLite, then PostgreSQL
 ADMIN = {
     "email": "Root@Example.com",
     "display_name": "Root",
@@ -71,8 +73,8 @@ def test_each_start_prints_a_fresh_link_and_voids_the_old_one(client_for: Any) -
     assert_unique_ids(form.text)
 
 
-def test_the_link_creates_the_admin_of_default_and_signs_them_in(client_for: Any) -> None:
-    client = app(client_for)
+def test_the_link_creates_the_admin_of_default_and_signs_them_in(both_databases: Any) -> None:
+    client = both_databases()
     token = first_run_token(client)
     done = post_form(client, "/ui/first-run", {"token": token, **ADMIN})
     assert done.status_code == 303 and done.headers["location"] == "/ui/"
@@ -125,9 +127,9 @@ def test_workspaces_made_before_the_first_user_get_them_as_admin(client_for: Any
     ids=["email", "short-password", "mismatch", "long-name"],
 )
 def test_bad_input_names_the_field_and_writes_nothing(
-    client_for: Any, change: dict[str, str], field: str, message: str
+    both_databases: Any, change: dict[str, str], field: str, message: str
 ) -> None:
-    client = app(client_for)
+    client = both_databases()
     token = first_run_token(client)
     refused = post_form(client, "/ui/first-run", {"token": token, **ADMIN, **change})
     assert refused.status_code == 400

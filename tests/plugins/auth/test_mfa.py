@@ -9,11 +9,11 @@ import pyotp
 from sqlalchemy import select
 
 from plugins.auth.models import recovery_codes, users
+from tests.plugins.auth import signin_support
 from tests.plugins.auth.signin_support import (
     PASSWORD,
     add_user,
     alert_text,
-    app,
     assert_unique_ids,
     enable_totp,
     error_text,
@@ -27,10 +27,11 @@ from tests.plugins.auth.signin_support import (
 )
 
 MFA = "/ui/sign-in/mfa"
+both_databases = signin_support.both_databases  # the fixture: SQLite, then PostgreSQL
 
 
-def _signed_in_user(client_for: Any, toml: str | None = None) -> Any:
-    client = app(client_for, toml=toml)
+def _signed_in_user(new_app: Any, toml: str | None = None) -> Any:
+    client = new_app(toml)
     add_user(client)
     assert sign_in(client).status_code == 303
     return client
@@ -56,8 +57,8 @@ def _stored(client: Any) -> Any:
     return on_app_loop(client, read)
 
 
-def test_setting_up_shows_a_qr_code_and_asks_for_a_code_first(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_setting_up_shows_a_qr_code_and_asks_for_a_code_first(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     page = client.get("/ui/me/security")
     assert "Set up two-step sign-in" in page.text
     assert post_form(client, "/ui/me/security/totp/setup", {}).status_code == 303
@@ -85,8 +86,8 @@ def test_setting_up_shows_a_qr_code_and_asks_for_a_code_first(client_for: Any) -
         assert_unique_ids(html)
 
 
-def test_secrets_and_codes_are_not_stored_in_the_clear(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_secrets_and_codes_are_not_stored_in_the_clear(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     secret, codes = enable_totp(client)
     user, rows = _stored(client)
     assert user.totp_secret.startswith("v1.") and secret not in user.totp_secret
@@ -95,8 +96,8 @@ def test_secrets_and_codes_are_not_stored_in_the_clear(client_for: Any) -> None:
     assert all(code not in stored and code.replace("-", "") not in stored for code in codes)
 
 
-def test_sign_in_asks_for_the_code_before_the_session_counts(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_sign_in_asks_for_the_code_before_the_session_counts(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     secret, _ = enable_totp(client)
     _sign_out(client)
 
@@ -116,8 +117,8 @@ def test_sign_in_asks_for_the_code_before_the_session_counts(client_for: Any) ->
     assert signed_in(client)
 
 
-def test_a_code_works_only_once(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_a_code_works_only_once(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     secret, _ = enable_totp(client)
     _sign_out(client)
     code = _next_code(secret)
@@ -130,8 +131,8 @@ def test_a_code_works_only_once(client_for: Any) -> None:
     assert not signed_in(client)
 
 
-def test_recovery_codes_work_once_each(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_recovery_codes_work_once_each(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     _, codes = enable_totp(client)
     _sign_out(client)
     sign_in(client)
@@ -144,9 +145,9 @@ def test_recovery_codes_work_once_each(client_for: Any) -> None:
     assert post_form(client, MFA, {"code": codes[3]}).status_code == 401
 
 
-def test_wrong_codes_count_towards_the_lockout(client_for: Any) -> None:
+def test_wrong_codes_count_towards_the_lockout(both_databases: Any) -> None:
     toml = "[auth]\nlockout_threshold = 3\nsignin_attempts_per_minute = 100\n"
-    client = _signed_in_user(client_for, toml)
+    client = _signed_in_user(both_databases, toml)
     enable_totp(client)
     _sign_out(client)
     sign_in(client)
@@ -161,15 +162,15 @@ def test_wrong_codes_count_towards_the_lockout(client_for: Any) -> None:
     assert "locked" in alert_text(refused.text)
 
 
-def test_the_step_without_a_password_first_goes_back_to_sign_in(client_for: Any) -> None:
-    client = app(client_for)
+def test_the_step_without_a_password_first_goes_back_to_sign_in(both_databases: Any) -> None:
+    client = both_databases()
     asked = client.get(MFA, follow_redirects=False)
     assert asked.status_code == 303 and asked.headers["location"] == "/ui/sign-in"
     assert post_form(client, MFA, {"code": "123456"}).headers["location"] == "/ui/sign-in"
 
 
-def test_turning_off_needs_the_password(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_turning_off_needs_the_password(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     enable_totp(client)
     refused = post_form(client, "/ui/me/security/totp/disable", {"password": "not it at all"})
     assert refused.status_code == 400
@@ -185,8 +186,8 @@ def test_turning_off_needs_the_password(client_for: Any) -> None:
     assert sign_in(client).headers["location"] == "/ui/"
 
 
-def test_new_recovery_codes_replace_the_old_ones(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_new_recovery_codes_replace_the_old_ones(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     _, old = enable_totp(client)
     refused = post_form(client, "/ui/me/security/recovery-codes", {"password": "wrong one!"})
     assert refused.status_code == 400
@@ -201,8 +202,8 @@ def test_new_recovery_codes_replace_the_old_ones(client_for: Any) -> None:
     assert post_form(client, MFA, {"code": new[0]}).status_code == 303
 
 
-def test_setup_cannot_replace_a_working_secret(client_for: Any) -> None:
-    client = _signed_in_user(client_for)
+def test_setup_cannot_replace_a_working_secret(both_databases: Any) -> None:
+    client = _signed_in_user(both_databases)
     enable_totp(client)
     before = _stored(client)[0].totp_secret
     again = post_form(client, "/ui/me/security/totp/setup", {})
@@ -215,9 +216,9 @@ def test_setup_cannot_replace_a_working_secret(client_for: Any) -> None:
 
 
 def test_changing_the_password_checks_everything_and_signs_out_other_sessions(
-    client_for: Any,
+    both_databases: Any,
 ) -> None:
-    client = _signed_in_user(client_for)
+    client = _signed_in_user(both_databases)
     other = client.cookies["sy_session"]
     client.cookies.clear()
     sign_in(client)

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from core.home import derive_secret, secret_key
 from plugins.auth.models import sessions
+from tests.plugins.auth import signin_support
 from tests.plugins.auth.signin_support import (
     accounts_of,
     add_user,
-    app,
     enable_totp,
     on_app_loop,
     post_form,
@@ -26,6 +26,7 @@ from tests.plugins.auth.signin_support import (
 )
 
 NO_CACHE = "[auth]\nsession_cache_seconds = 0\n"
+both_databases = signin_support.both_databases  # the fixture: SQLite, then PostgreSQL
 
 
 def _rows(client: Any) -> list[Any]:
@@ -45,8 +46,8 @@ def _cookie_session(client: Any) -> dict[str, Any]:
     return backend.load_data([client.cookies["sy_session"].encode()])
 
 
-def test_the_cookie_holds_only_a_token_whose_hash_is_the_row(client_for: Any) -> None:
-    client = app(client_for)
+def test_the_cookie_holds_only_a_token_whose_hash_is_the_row(both_databases: Any) -> None:
+    client = both_databases()
     user_id = add_user(client)
     sign_in(client, headers={"user-agent": "TestBrowser/1.0"})
     data = _cookie_session(client)
@@ -59,8 +60,8 @@ def test_the_cookie_holds_only_a_token_whose_hash_is_the_row(client_for: Any) ->
     assert row.expires_at - row.created_at == timedelta(hours=168)
 
 
-def test_sign_out_revokes_the_session_even_if_the_cookie_is_replayed(client_for: Any) -> None:
-    client = app(client_for)
+def test_sign_out_revokes_the_session_even_if_the_cookie_is_replayed(both_databases: Any) -> None:
+    client = both_databases()
     add_user(client)
     sign_in(client)
     stolen = client.cookies["sy_session"]
@@ -75,9 +76,9 @@ def test_sign_out_revokes_the_session_even_if_the_cookie_is_replayed(client_for:
 
 
 def test_sign_out_everywhere_ends_other_browsers_at_once_despite_the_cache(
-    client_for: Any,
+    both_databases: Any,
 ) -> None:
-    client = app(client_for, toml="[auth]\nsession_cache_seconds = 300\n")
+    client = both_databases("[auth]\nsession_cache_seconds = 300\n")
     add_user(client)
     sign_in(client)
     laptop = client.cookies["sy_session"]
@@ -95,10 +96,10 @@ def test_sign_out_everywhere_ends_other_browsers_at_once_despite_the_cache(
 
 
 def test_another_instance_sees_a_revocation_when_its_cache_entry_ages_out(
-    client_for: Any,
+    both_databases: Any,
 ) -> None:
     toml = "[auth]\nsession_cache_seconds = 30\n"
-    first = app(client_for, toml=toml)
+    first = both_databases(toml)
     user_id = add_user(first)
     sign_in(first)
     cookie = first.cookies["sy_session"]
@@ -107,7 +108,7 @@ def test_another_instance_sees_a_revocation_when_its_cache_entry_ages_out(
     store.monotonic = lambda: ticks[0]
     assert signed_in(first)  # looked up and cached at tick 1000
 
-    second = app(client_for, toml=toml)
+    second = both_databases(toml)
     on_app_loop(second, lambda: accounts_of(second).sessions.revoke_user(user_id))
     first.cookies.set("sy_session", cookie)
     assert signed_in(first), "expected the 30 s cache to answer until it ages out"
@@ -115,8 +116,8 @@ def test_another_instance_sees_a_revocation_when_its_cache_entry_ages_out(
     assert not signed_in(first)
 
 
-def test_idle_sessions_end(client_for: Any) -> None:
-    client = app(client_for, toml=NO_CACHE + "session_idle_minutes = 30\n")
+def test_idle_sessions_end(both_databases: Any) -> None:
+    client = both_databases(NO_CACHE + "session_idle_minutes = 30\n")
     add_user(client)
     store = accounts_of(client).sessions
     sign_in(client)
@@ -129,8 +130,8 @@ def test_idle_sessions_end(client_for: Any) -> None:
     assert not signed_in(client)
 
 
-def test_sessions_end_at_their_absolute_limit_however_busy(client_for: Any) -> None:
-    client = app(client_for, toml=NO_CACHE + "session_idle_minutes = 60\nsession_max_hours = 2\n")
+def test_sessions_end_at_their_absolute_limit_however_busy(both_databases: Any) -> None:
+    client = both_databases(NO_CACHE + "session_idle_minutes = 60\nsession_max_hours = 2\n")
     add_user(client)
     store = accounts_of(client).sessions
     sign_in(client)
@@ -142,8 +143,8 @@ def test_sessions_end_at_their_absolute_limit_however_busy(client_for: Any) -> N
     assert not signed_in(client)
 
 
-def test_last_seen_is_written_at_most_once_a_minute(client_for: Any) -> None:
-    client = app(client_for, toml=NO_CACHE)
+def test_last_seen_is_written_at_most_once_a_minute(both_databases: Any) -> None:
+    client = both_databases(NO_CACHE)
     add_user(client)
     sign_in(client)
     first_seen = _rows(client)[0].last_seen_at
@@ -155,8 +156,8 @@ def test_last_seen_is_written_at_most_once_a_minute(client_for: Any) -> None:
     assert _rows(client)[0].last_seen_at == first_seen + timedelta(minutes=2)
 
 
-def test_ended_sessions_are_purged_later(client_for: Any) -> None:
-    client = app(client_for)
+def test_ended_sessions_are_purged_later(both_databases: Any) -> None:
+    client = both_databases()
     add_user(client)
     sign_in(client)
     post_form(client, "/ui/sign-out", {})
@@ -177,8 +178,8 @@ def test_ended_sessions_are_purged_later(client_for: Any) -> None:
 # -- identify: the session first, then API keys ------------------------------------------
 
 
-def test_identify_answers_for_a_session(client_for: Any) -> None:
-    client = app(client_for)
+def test_identify_answers_for_a_session(both_databases: Any) -> None:
+    client = both_databases()
     add_user(client, workspace="team-a")
     assert client.get("/api/v1/me").status_code == 401
     sign_in(client)
@@ -188,8 +189,8 @@ def test_identify_answers_for_a_session(client_for: Any) -> None:
     assert me.json()["kind"] == "session"
 
 
-def test_identify_answers_for_api_keys_in_either_header(client_for: Any) -> None:
-    client = app(client_for)
+def test_identify_answers_for_api_keys_in_either_header(both_databases: Any) -> None:
+    client = both_databases()
     add_user(client, workspace="team-a")
 
     async def make_key() -> tuple[str, str]:
@@ -209,8 +210,8 @@ def test_identify_answers_for_api_keys_in_either_header(client_for: Any) -> None
     assert client.get("/api/v1/me", headers={"x-api-key": plaintext}).status_code == 401
 
 
-def test_a_session_waiting_for_its_second_step_is_nobody(client_for: Any) -> None:
-    client = app(client_for)
+def test_a_session_waiting_for_its_second_step_is_nobody(both_databases: Any) -> None:
+    client = both_databases()
     add_user(client, workspace="team-a")
     sign_in(client)
     enable_totp(client)

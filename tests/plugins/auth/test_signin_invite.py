@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from plugins.auth import links
 from plugins.auth.errors import AuthError
 from plugins.auth.models import one_time_links
+from tests.plugins.auth import signin_support
 from tests.plugins.auth.signin_support import (
     PASSWORD,
     add_user,
@@ -23,14 +24,20 @@ from tests.plugins.auth.signin_support import (
     signed_in,
 )
 
+both_databases = signin_support.both_databases  # the fixture: SQLite, then PostgreSQL
 NEW = {"display_name": "Bob", "password": PASSWORD, "password_confirm": PASSWORD}
 
 
-def team(client_for: Any) -> Any:
-    """An app with workspace team-a whose admin is alice (signed out)."""
-    client = app(client_for)
+def team(new_app: Any) -> Any:
+    """An app (from ``both_databases`` or :func:`sqlite`) with workspace team-a whose admin
+    is alice, signed out."""
+    client = new_app()
     add_user(client, "alice@example.com", workspace="team-a", role="admin")
     return client
+
+
+def sqlite(client_for: Any) -> Any:
+    return lambda: app(client_for)
 
 
 def invite(client: Any, email: str = "bob@example.com", role: str = "user", **kw: Any) -> str:
@@ -62,9 +69,9 @@ def link_count(client: Any) -> int:
     ],
 )
 def test_bad_invitations_name_the_field_and_store_nothing(
-    client_for: Any, email: str, workspace: str, role: str, field: str
+    both_databases: Any, email: str, workspace: str, role: str, field: str
 ) -> None:
-    client = team(client_for)
+    client = team(both_databases)
     db = service_of(client).db
     with pytest.raises(AuthError) as refused:
         on_app_loop(
@@ -75,8 +82,10 @@ def test_bad_invitations_name_the_field_and_store_nothing(
     assert link_count(client) == 0
 
 
-def test_a_new_person_sets_a_password_and_gets_the_role_on_accepting(client_for: Any) -> None:
-    client = team(client_for)
+def test_a_new_person_sets_a_password_and_gets_the_role_on_accepting(
+    both_databases: Any,
+) -> None:
+    client = team(both_databases)
     token = invite(client, role="viewer")
     assert roles(client, "bob@example.com") == []  # nothing granted before acceptance
     page = client.get(links.invite_path(token))
@@ -102,7 +111,7 @@ def test_a_new_person_sets_a_password_and_gets_the_role_on_accepting(client_for:
 
 
 def test_someone_with_an_account_accepts_after_signing_in(client_for: Any) -> None:
-    client = team(client_for)
+    client = team(sqlite(client_for))
     add_user(client, "bob@example.com")
     token = invite(client)
     page = client.get(links.invite_path(token))
@@ -121,7 +130,7 @@ def test_someone_with_an_account_accepts_after_signing_in(client_for: Any) -> No
 
 
 def test_signed_in_as_someone_else_cannot_accept(client_for: Any) -> None:
-    client = team(client_for)
+    client = team(sqlite(client_for))
     add_user(client, "bob@example.com")
     token = invite(client)
     sign_in(client, "alice@example.com")
@@ -132,7 +141,7 @@ def test_signed_in_as_someone_else_cannot_accept(client_for: Any) -> None:
 
 
 def test_a_member_keeps_their_role(client_for: Any) -> None:
-    client = team(client_for)
+    client = team(sqlite(client_for))
     add_user(client, "bob@example.com", workspace="team-a", role="admin")
     token = invite(client, role="viewer")
     sign_in(client, "bob@example.com")
@@ -144,7 +153,7 @@ def test_a_member_keeps_their_role(client_for: Any) -> None:
 def test_a_newer_invitation_voids_the_older_and_invites_can_be_withdrawn(
     client_for: Any,
 ) -> None:
-    client = team(client_for)
+    client = team(sqlite(client_for))
     db = service_of(client).db
     old, new = invite(client), invite(client, role="viewer")
     assert client.get(links.invite_path(old)).status_code == 404
@@ -158,7 +167,7 @@ def test_a_newer_invitation_voids_the_older_and_invites_can_be_withdrawn(
 
 
 def test_custom_roles_are_allowed_when_the_caller_says_so(client_for: Any) -> None:
-    client = team(client_for)
+    client = team(sqlite(client_for))
     with pytest.raises(AuthError, match="role"):
         invite(client, role="auditor")
     token = invite(client, role="auditor", known_roles=("admin", "user", "auditor"))

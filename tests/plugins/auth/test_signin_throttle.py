@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from plugins.auth.models import users
+from tests.plugins.auth import signin_support
 from tests.plugins.auth.signin_support import (
     PASSWORD,
     accounts_of,
@@ -24,6 +25,7 @@ from tests.plugins.auth.signin_support import (
 
 LOCKOUT = "[auth]\nlockout_threshold = 3\nlockout_minutes = 15\nsignin_attempts_per_minute = 100\n"
 REDIS_ENV = "SWITCHYARD_TEST_REDIS_URL"
+both_databases = signin_support.both_databases  # the fixture: SQLite, then PostgreSQL
 
 
 def _lock_row(client: Any, email: str = "alice@example.com") -> Any:
@@ -39,9 +41,9 @@ def _lock_row(client: Any, email: str = "alice@example.com") -> Any:
 
 
 def test_account_locks_after_repeated_failures_even_for_the_right_password(
-    client_for: Any,
+    both_databases: Any,
 ) -> None:
-    client = app(client_for, toml=LOCKOUT)
+    client = both_databases(LOCKOUT)
     add_user(client)
     for attempt in (1, 2):
         refused = sign_in(client, password=f"wrong guess {attempt}")
@@ -85,13 +87,13 @@ def test_lock_ends_after_its_time_and_success_clears_the_count(client_for: Any) 
     assert (row.failed_logins, row.locked_until) == (0, None)
 
 
-def test_lockout_holds_on_another_instance(client_for: Any) -> None:
+def test_lockout_holds_on_another_instance(both_databases: Any) -> None:
     """Two apps on one database, as two instances would be: the lock is in the database."""
-    first = app(client_for, toml=LOCKOUT)
+    first = both_databases(LOCKOUT)
     add_user(first)
     for attempt in range(3):
         sign_in(first, password=f"wrong guess {attempt}")
-    second = app(client_for, toml=LOCKOUT)
+    second = both_databases(LOCKOUT)
     refused = sign_in(second)
     assert refused.status_code == 429
     assert "locked" in alert_text(refused.text)
