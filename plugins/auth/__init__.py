@@ -2,8 +2,9 @@
 
 Loaded through the entry point ``auth`` like any third-party plugin. It provides the
 interface ``auth.api_keys`` (``verify(key) -> Principal | None``, answered from memory) that
-the routing plugin's client auth uses, keeps that cache fresh, and adds the ``switchyard
-users|workspaces|keys`` commands. Sign-in, sessions, Casbin and pages come next (issue 4).
+the routing plugin's client auth uses, keeps that cache fresh (across instances through Redis),
+and adds the management API, the keys/members/workspaces pages and the ``switchyard
+users|workspaces|keys`` commands, plus sign-in, sessions, first run, TOTP and OIDC (``web``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from plugins.auth import api, cli, web
+from plugins.auth import api, cli, pages, web
 from plugins.auth.keys import KeyCache, Principal
 from plugins.auth.models import metadata
 from plugins.auth.oidc import OidcSettings
@@ -94,7 +95,8 @@ def includeme(config: Configurator) -> None:
 
     config.add_hook("startup", start, name="auth.start")
     config.add_hook("shutdown", stop, name="auth.stop")
-    config.include(api.includeme)
+    config.include(api.includeme)  # /api/v1: me, workspaces, members, keys
+    config.include(pages.includeme)  # keys, my keys, members, workspaces, switcher
     config.add_hook("ready_check", ready, name="auth.ready")
     config.add_job(
         cache.refresh_quietly,

@@ -45,5 +45,3 @@ def includeme(config: Configurator) -> None:
         config.add_route(handler, access="signed_in")
     for handler in POLICY_ROUTES:
         config.add_route(handler)
-    # The pages are the same operations for people; they come with the API.
-    config.include("plugins.auth.pages:includeme")
