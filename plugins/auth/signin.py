@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from litestar import Request, Response
 from litestar.response import Redirect
@@ -237,6 +237,8 @@ def safe_next(value: object, default: str = HOME) -> str:
         return default
     if not (parts.path == "/ui" or parts.path.startswith("/ui/")):
         return default
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        return default  # "/ui/../api" would leave /ui once the browser resolves it
     if parts.path.startswith(SIGN_IN) or parts.path == "/ui/sign-out":
         return default
     return parts.path + (f"?{parts.query}" if parts.query else "")

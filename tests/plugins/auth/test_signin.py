@@ -106,6 +106,8 @@ def test_missing_fields_are_named(client_for: Any) -> None:
         "javascript:alert(1)",
         "/api/v1/keys",
         "/uix",
+        "/ui/../api/v1/keys",
+        "/ui/%2e%2e/api/v1/keys",
         "/ui/sign-in?next=https://evil.example",
         "",
     ],
