@@ -169,3 +169,23 @@ def test_only_the_first_admin_gets_a_membership(client_for: Any) -> None:
 
     [row] = on_app_loop(client, rows)
     assert row.role == "admin"
+
+
+def test_if_the_role_cannot_be_given_the_page_says_how_to_finish(client_for: Any) -> None:
+    client = app(client_for)
+
+    class ReadOnlyPolicy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client.app.state.registry.permissions, name)
+
+        async def set_roles(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the policy store is read-only")
+
+    service_of(client)._permissions = ReadOnlyPolicy()
+    done = post_form(client, "/ui/first-run", {"token": first_run_token(client), **ADMIN})
+    assert done.status_code == 303
+    page = client.get("/ui/").text
+    assert "Your account was created, but making you admin failed" in page
+    assert "the policy store is read-only" in page
+    assert "switchyard policy add g root@example.com admin default" in page
+    assert user_count(client) == 1 and signed_in(client)
