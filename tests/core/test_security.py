@@ -9,6 +9,7 @@ import functools
 import time
 from typing import Any
 
+import pytest
 from litestar import Request, get, post
 from litestar.testing import TestClient
 
@@ -18,7 +19,12 @@ from core.configurator import Configurator
 from core.db import Database
 from core.permissions import Permissions, Rule
 from core.security import identity_of, workspace_of
+from core.settings import SettingsError
+from tests.core.db_fixtures import pg
 from tests.identity_plugin import KEY_WORKSPACE_HEADER, as_user, identity_plugin
+
+pg_url = pg.pg_url
+db_url = pg.db_url
 
 WEB = ("web", "web:includeme")
 
@@ -186,8 +192,8 @@ def test_policy_changes_in_this_process_apply_at_once(client_for: Any) -> None:
     assert c.get("/api/v1/config", headers=newcomer).status_code == 200
 
 
-def test_changes_made_elsewhere_arrive_with_the_next_poll(client_for: Any, settings_for: Any) -> None:
-    settings = settings_for("[security]\npolicy_refresh_seconds = 0.2\n")
+def test_changes_made_elsewhere_arrive_with_the_next_poll(client_for: Any, settings_for: Any, db_url: str) -> None:
+    settings = settings_for(f'[security]\npolicy_refresh_seconds = 0.2\n[database]\nurl = "{db_url}"\n')
     c = client(client_for, settings=settings)
     newcomer = as_user("far@example.com")
     assert c.get("/api/v1/config", headers=newcomer).status_code == 403
@@ -247,3 +253,11 @@ def test_api_keys_need_no_csrf_token_but_browsers_do(client_for: Any) -> None:
         assert c.post("/api/v1/config/checked", headers={**admin, **credential}).status_code == 201
     basic = c.post("/api/v1/config/checked", headers={**admin, "authorization": "Basic YTpi"})
     assert basic.status_code == 403  # browsers attach Basic credentials by themselves
+
+
+def test_the_refresh_interval_is_validated(settings_for: Any) -> None:
+    assert settings_for().security.policy_refresh_seconds == 2.0
+    with pytest.raises(SettingsError, match=r"switchyard.toml:2: security.policy_refresh_seconds"):
+        settings_for("[security]\npolicy_refresh_seconds = 0\n")
+    with pytest.raises(SettingsError, match="security.refresh"):
+        settings_for("[security]\nrefresh = 1\n")
