@@ -83,12 +83,17 @@ class _Snapshot:
     version: int
     rules: tuple[Rule, ...]
     enforcer: casbin.Enforcer
+    held: dict[str, tuple[str, ...]]  # subject -> workspaces where it holds a role (the guard asks)
     cache: dict[tuple[str, str, str, str], bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, version: int, rules: Iterable[Rule]) -> _Snapshot:
         ordered = tuple(sorted(set(rules), key=Rule.sort_key))
-        return cls(version, ordered, _build_enforcer(ordered))
+        held: dict[str, set[str]] = {}
+        for rule in ordered:
+            if rule.ptype == "g":
+                held.setdefault(rule.values[0], set()).add(rule.values[2])
+        return cls(version, ordered, _build_enforcer(ordered), {s: tuple(sorted(w)) for s, w in held.items()})
 
 
 def _rows_to_rules(rows: Iterable[Any]) -> list[Rule]:
@@ -211,8 +216,7 @@ class Permissions:
 
     def workspaces_for(self, subject: str) -> list[str]:
         """The workspaces where ``subject`` holds at least one role, sorted."""
-        subject = subject.lower()
-        return sorted({r.values[2] for r in self._snapshot.rules if r.ptype == "g" and r.values[0] == subject})
+        return list(self._snapshot.held.get(subject.lower(), ()))
 
     def workspaces(self) -> list[str]:
         """Every workspace some line names (``*`` left out), sorted."""

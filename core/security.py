@@ -152,6 +152,15 @@ class AccessRules:
         return bool(paths) and all(self.is_public(p, p) for p in paths)
 
 
+def _request_path(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> str:
+    """The path as asked; routing leaves only the rest of it in scope for a mounted app."""
+    path: str = connection.scope["path"]
+    raw = connection.scope.get("raw_path")
+    if getattr(handler, "is_mount", False) and isinstance(raw, bytes):
+        path = unquote(raw.decode("latin-1").split("?", 1)[0])
+    return path
+
+
 def _sign_in_error(connection: ASGIConnection[Any, Any, Any, Any], method: str) -> HTTPException:
     path = connection.scope["path"]
     if not path.startswith("/ui") or method not in ("GET", "HEAD"):
@@ -200,7 +209,7 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     """The app-wide policy check (docs/security.md, "The guard")."""
     registry: Registry = connection.app.state.registry
     rules: AccessRules = registry.state["security.access"]
-    path: str = connection.scope["path"]
+    path = _request_path(connection, handler)
     template = connection.scope.get("path_template") or path
     if rules.is_public(path, template):
         return

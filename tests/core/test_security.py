@@ -261,3 +261,22 @@ def test_the_refresh_interval_is_validated(settings_for: Any) -> None:
         settings_for("[security]\npolicy_refresh_seconds = 0\n")
     with pytest.raises(SettingsError, match="security.refresh"):
         settings_for("[security]\nrefresh = 1\n")
+
+
+def test_a_mounted_app_is_judged_on_the_whole_path(client_for: Any) -> None:
+    from litestar import asgi
+    from litestar.types import Receive, Scope, Send
+
+    @asgi("/api/v1/config/files", is_mount=True, copy_scope=True)
+    async def files(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    def mount(config: Configurator) -> None:
+        config.add_route(files)
+
+    c = client_for([WEB, ("mount", mount), identity_plugin(None, GRANTS)])
+    seen = c.get("/api/v1/config/files/a.txt", headers=as_user("vic@example.com"))  # read_config
+    assert seen.status_code == 200 and seen.text.startswith("/a.txt")  # the mount sees the rest
+    assert c.get("/api/v1/config/files/a.txt", headers=as_user("nobody@example.com")).status_code == 403
+    assert c.get("/api/v1/config/files/a.txt").status_code == 401
