@@ -35,12 +35,6 @@ PANEL = "policy/_panel.html"
 RESULT = "policy/_check_result.html"
 TITLE = "Policy"
 HISTORY_LIMIT = 50
-# Which form field shows a PolicyError about each value, per form.
-FORMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "assign": {"g": ("subject", "role", "workspace")},
-    "grant": {"p": ("role", "workspace", "object", "action")},
-    "cover": {"g2": ("pattern", "permission")},
-}
 
 
 class _View:
@@ -85,7 +79,6 @@ class _View:
     def page(self, status: int = 200, **extra: Any) -> Response[str]:
         full = {**self.templates.base_context(self.request), **self.context(**extra), "page_title": TITLE}
         full["flashes"] = [*full["flashes"], *self.flashes]
-        full["history"] = extra.get("history", [])
         html = self.templates.render_string(PAGE, full)
         return Response(html, status_code=status, media_type="text/html; charset=utf-8")
 
