@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -346,9 +347,12 @@ def _describe(
 def _confirm(question: str) -> bool:
     """Ask on stderr; no answer (EOF, as in a script without --yes) is a refusal."""
     try:
-        return click.confirm(question, default=False, err=True)
+        answer = click.confirm(question, default=False, err=True)
     except click.Abort:
-        return False
+        answer = False
+    if not sys.stdin.isatty():  # a piped answer is not echoed: end the prompt's line
+        click.echo(err=True)
+    return answer
 
 
 def _actor() -> str:
