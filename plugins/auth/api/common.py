@@ -9,9 +9,11 @@ found, so its existence does not leak across workspaces.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
@@ -31,11 +33,16 @@ __all__ = [
     "ERROR_HANDLERS",
     "GUARDS",
     "Caller",
+    "answers_bad_input",
     "caller",
     "current_workspace",
     "now",
     "service",
 ]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Caller:
@@ -116,6 +123,20 @@ def _auth_error(_: Request[Any, Any, Any], exc: AuthError) -> Response[Any]:
     return Response(
         {"status_code": status, "detail": str(exc), "field": exc.field}, status_code=status
     )
+
+
+def answers_bad_input(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn an AuthError from the handler into its answer without raising it through
+    Litestar, which would log every refused input as a server fault with a traceback."""
+
+    @functools.wraps(fn)
+    async def handler(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except AuthError as exc:
+            return _auth_error(None, exc)  # type: ignore[arg-type,return-value]
+
+    return handler
 
 
 _NAMED_FIELD = re.compile(r"field `([^`]+)`")

@@ -14,7 +14,15 @@ from typing import Any
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from plugins.auth.api.common import ERROR_HANDLERS, GUARDS, caller, current_workspace, now, service
+from plugins.auth.api.common import (
+    ERROR_HANDLERS,
+    GUARDS,
+    answers_bad_input,
+    caller,
+    current_workspace,
+    now,
+    service,
+)
 from plugins.auth.api.schemas import Key, KeyIn, MyKeyIn, NewKey, RotateIn
 from plugins.auth.errors import NotFound
 from plugins.auth.records import ApiKey
@@ -78,6 +86,7 @@ async def _key_in(
     guards=GUARDS,
     summary="Workspace keys",
 )
+@answers_bad_input
 async def list_keys(
     request: Request[Any, Any, Any], user: FromQuery[str | None] = None
 ) -> list[Key]:
@@ -94,6 +103,7 @@ async def list_keys(
     guards=GUARDS,
     summary="Create a key for a member (the secret is returned once)",
 )
+@answers_bad_input
 async def create_key(request: Request[Any, Any, Any], data: JSONBody[KeyIn]) -> NewKey:
     who = caller(request)
     return await _create(service(request), data.user or who.email, current_workspace(request), data)
@@ -106,6 +116,7 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[KeyIn]) -> 
     guards=GUARDS,
     summary="Replace a key; the old one works for grace_seconds",
 )
+@answers_bad_input
 async def rotate_key(
     request: Request[Any, Any, Any], prefix: FromPath[str], data: JSONBody[RotateIn | None] = None
 ) -> NewKey:
@@ -123,6 +134,7 @@ async def rotate_key(
     status_code=200,
     summary="Revoke a key at once",
 )
+@answers_bad_input
 async def revoke_key(request: Request[Any, Any, Any], prefix: FromPath[str]) -> Key:
     svc = service(request)
     await _key_in(svc, prefix, current_workspace(request))
@@ -140,6 +152,7 @@ async def revoke_key(request: Request[Any, Any, Any], prefix: FromPath[str]) -> 
     guards=GUARDS,
     summary="My keys in this workspace",
 )
+@answers_bad_input
 async def list_my_keys(request: Request[Any, Any, Any]) -> list[Key]:
     who = caller(request)
     found = await service(request).list_keys(user=who.email, workspace=current_workspace(request))
@@ -155,6 +168,7 @@ async def list_my_keys(request: Request[Any, Any, Any]) -> list[Key]:
     guards=GUARDS,
     summary="Create a key for myself (the secret is returned once)",
 )
+@answers_bad_input
 async def create_my_key(request: Request[Any, Any, Any], data: JSONBody[MyKeyIn]) -> NewKey:
     who = caller(request)
     return await _create(service(request), who.email, current_workspace(request), data)
@@ -168,6 +182,7 @@ async def create_my_key(request: Request[Any, Any, Any], data: JSONBody[MyKeyIn]
     guards=GUARDS,
     summary="Replace one of my keys",
 )
+@answers_bad_input
 async def rotate_my_key(
     request: Request[Any, Any, Any], prefix: FromPath[str], data: JSONBody[RotateIn | None] = None
 ) -> NewKey:
@@ -187,6 +202,7 @@ async def rotate_my_key(
     status_code=200,
     summary="Revoke one of my keys",
 )
+@answers_bad_input
 async def revoke_my_key(request: Request[Any, Any, Any], prefix: FromPath[str]) -> Key:
     who = caller(request)
     svc = service(request)

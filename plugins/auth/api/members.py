@@ -11,7 +11,14 @@ from typing import Any
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
-from plugins.auth.api.common import ERROR_HANDLERS, GUARDS, caller, current_workspace, service
+from plugins.auth.api.common import (
+    ERROR_HANDLERS,
+    GUARDS,
+    answers_bad_input,
+    caller,
+    current_workspace,
+    service,
+)
 from plugins.auth.api.schemas import Invite, InviteIn, Member, MemberIn, RoleIn
 from plugins.auth.errors import AlreadyExists, NotFound
 from plugins.auth.links import create_invite, invite_path
@@ -30,6 +37,7 @@ _TAGS = ["members"]
     guards=GUARDS,
     summary="Members",
 )
+@answers_bad_input
 async def list_members(request: Request[Any, Any, Any]) -> list[Member]:
     members = await service(request).list_members(current_workspace(request))
     return [Member.of(m) for m in members]
@@ -42,6 +50,7 @@ async def list_members(request: Request[Any, Any, Any]) -> list[Member]:
     guards=GUARDS,
     summary="Add an existing user with a role",
 )
+@answers_bad_input
 async def add_member(request: Request[Any, Any, Any], data: JSONBody[MemberIn]) -> Member:
     who = caller(request)
     added = await service(request).add_member(
@@ -57,6 +66,7 @@ async def add_member(request: Request[Any, Any, Any], data: JSONBody[MemberIn]) 
     guards=GUARDS,
     summary="Change a member's role",
 )
+@answers_bad_input
 async def change_role(
     request: Request[Any, Any, Any], email: FromPath[str], data: JSONBody[RoleIn]
 ) -> Member:
@@ -75,6 +85,7 @@ async def change_role(
     status_code=200,
     summary="Remove a member (their roles go and their keys here are revoked)",
 )
+@answers_bad_input
 async def remove_member(request: Request[Any, Any, Any], email: FromPath[str]) -> dict[str, Any]:
     who = caller(request)
     workspace = current_workspace(request)
@@ -89,6 +100,7 @@ async def remove_member(request: Request[Any, Any, Any], email: FromPath[str]) -
     guards=GUARDS,
     summary="Invite someone by email: returns a one-time link (7 days)",
 )
+@answers_bad_input
 async def invite(request: Request[Any, Any, Any], data: JSONBody[InviteIn]) -> Invite:
     """The link you send them; they get the role when they accept it.
 

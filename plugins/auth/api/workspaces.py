@@ -12,7 +12,14 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.params import JSONBody
 
-from plugins.auth.api.common import ERROR_HANDLERS, GUARDS, caller, current_workspace, service
+from plugins.auth.api.common import (
+    ERROR_HANDLERS,
+    GUARDS,
+    answers_bad_input,
+    caller,
+    current_workspace,
+    service,
+)
 from plugins.auth.api.schemas import Me, WorkspaceIn, WorkspaceOut
 
 __all__ = ["create_workspace", "list_workspaces", "me"]
@@ -34,6 +41,7 @@ def _chosen(request: Request[Any, Any, Any]) -> str | None:
     guards=GUARDS,
     summary="Who is calling",
 )
+@answers_bad_input
 async def me(request: Request[Any, Any, Any]) -> Me:
     who = caller(request)
     svc = service(request)
@@ -60,6 +68,7 @@ async def me(request: Request[Any, Any, Any]) -> Me:
     guards=GUARDS,
     summary="The caller's workspaces and roles",
 )
+@answers_bad_input
 async def list_workspaces(request: Request[Any, Any, Any]) -> list[WorkspaceOut]:
     who = caller(request)
     chosen = _chosen(request)
@@ -76,6 +85,7 @@ async def list_workspaces(request: Request[Any, Any, Any]) -> list[WorkspaceOut]
     guards=GUARDS,
     summary="Create a workspace (the caller becomes its admin)",
 )
+@answers_bad_input
 async def create_workspace(
     request: Request[Any, Any, Any], data: JSONBody[WorkspaceIn]
 ) -> WorkspaceOut:
