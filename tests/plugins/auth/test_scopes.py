@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -75,18 +74,6 @@ def test_compiled_scopes_still_read_as_a_tuple_of_strings() -> None:
     compiled = compile_scopes(("/v1/*", "model:claude-*"))
     assert isinstance(compiled, Scopes) and compiled == ("/v1/*", "model:claude-*")
     assert list(compiled) == ["/v1/*", "model:claude-*"]
-
-
-def test_a_check_costs_microseconds() -> None:
-    """The routing plugin calls allows() on every request: it must stay far below the
-    gateway's ~50 µs of overhead. Generous bound: this machine is shared and slow."""
-    compiled = compile_scopes(validate_scopes(["/v1/messages", "/v1/chat/*", "model:claude-*"]))
-    rounds = 20_000
-    start = time.perf_counter()
-    for _ in range(rounds):
-        allows(compiled, "/v1/chat/completions", "claude-sonnet-4-5")
-    per_call = (time.perf_counter() - start) / rounds
-    assert per_call < 20e-6, f"{per_call * 1e6:.1f} µs per check"
 
 
 # -- on the AI endpoints, through the routing plugin ------------------------------------------
