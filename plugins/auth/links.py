@@ -148,7 +148,9 @@ async def create_invite(
     """
     email = normalize_email(email)
     if not isinstance(role, str) or role not in known_roles:
-        raise InvalidValue("role", f"{role!r} is not a role; choose one of {', '.join(known_roles)}")
+        raise InvalidValue(
+            "role", f"{role!r} is not a role; choose one of {', '.join(known_roles)}"
+        )
     created_by = check_text(created_by, "created_by", max_length=254)
     token = secrets.token_urlsafe(32)
     now = clock()
@@ -238,9 +240,7 @@ async def find_link(
         row = await _usable(conn, _digest(token), purpose, clock())
     if row is None:
         return None
-    return Link(
-        row.id, row.purpose, row.email, row.slug, row.role, row.created_by, row.expires_at
-    )
+    return Link(row.id, row.purpose, row.email, row.slug, row.role, row.created_by, row.expires_at)
 
 
 async def claim_link(
@@ -260,9 +260,7 @@ async def claim_link(
     )
     if result.rowcount != 1:
         return None
-    return Link(
-        row.id, row.purpose, row.email, row.slug, row.role, row.created_by, row.expires_at
-    )
+    return Link(row.id, row.purpose, row.email, row.slug, row.role, row.created_by, row.expires_at)
 
 
 async def claim_creating_user(
@@ -283,9 +281,10 @@ async def claim_creating_user(
     now = clock()
     try:
         async with db.engine.begin() as conn:
-            if purpose == FIRST_RUN and (
-                await conn.execute(select(exists(users.select())))
-            ).scalar():
+            if (
+                purpose == FIRST_RUN
+                and (await conn.execute(select(exists(users.select())))).scalar()
+            ):
                 return None
             taken = (
                 await conn.execute(select(users.c.id).where(users.c.email == email))
@@ -308,9 +307,7 @@ async def claim_creating_user(
             )
             user_id = int(result.inserted_primary_key[0])
             await conn.execute(
-                update(one_time_links)
-                .where(one_time_links.c.id == link.id)
-                .values(user_id=user_id)
+                update(one_time_links).where(one_time_links.c.id == link.id).values(user_id=user_id)
             )
     except (_Unusable, IntegrityError):  # IntegrityError: the email was taken meanwhile
         return None

@@ -244,8 +244,13 @@ def _redirect_uri(request: Any, client: OidcClient) -> str:
 
 
 def _failed(request: Any, message: str, status: int = 400) -> Response[Any]:
-    return render(request, "auth/sign_in_oidc_error.html", {"message": message},
-                  title="Sign-in did not work", status=status)
+    return render(
+        request,
+        "auth/sign_in_oidc_error.html",
+        {"message": message},
+        title="Sign-in did not work",
+        status=status,
+    )
 
 
 async def start(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -271,8 +276,9 @@ async def callback(request: Request[Any, Any, Any]) -> Response[Any]:
         return _failed(request, "Single sign-on is not configured on this server.", 404)
     pending = request.session.pop(_PENDING_KEY, None)
     if not isinstance(pending, dict) or time.time() - int(pending.get("at", 0)) > _PENDING_TTL:
-        return _failed(request, "This sign-in was not started in this browser, or took too "
-                                "long. Start again.")
+        return _failed(
+            request, "This sign-in was not started in this browser, or took too long. Start again."
+        )
     params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
     try:
         claims = await client.finish(params, pending, _redirect_uri(request, client))
@@ -282,13 +288,17 @@ async def callback(request: Request[Any, Any, Any]) -> Response[Any]:
     if not isinstance(email, str) or not email:
         return _failed(request, f"{client.label} did not tell us your email address.", 403)
     if claims.get("email_verified") not in (True, "true"):
-        return _failed(request, f"{client.label} has not verified {email}; verify it there "
-                                "first.", 403)
+        return _failed(
+            request, f"{client.label} has not verified {email}; verify it there first.", 403
+        )
     return await _sign_in(request, client, email.strip().lower(), claims, pending)
 
 
 async def _sign_in(
-    request: Request[Any, Any, Any], client: OidcClient, email: str, claims: dict[str, Any],
+    request: Request[Any, Any, Any],
+    client: OidcClient,
+    email: str,
+    claims: dict[str, Any],
     pending: dict[str, str],
 ) -> Response[Any]:
     accounts = accounts_of(request)
@@ -304,15 +314,17 @@ async def _sign_in(
     if row is not None:
         if not row.is_active:
             return _failed(request, f"The account {email} is deactivated.", 403)
-        target = await accounts.start(request, row.id, totp=row.totp_enabled_at is not None,
-                                      next_path=next_path)
+        target = await accounts.start(
+            request, row.id, totp=row.totp_enabled_at is not None, next_path=next_path
+        )
         return Redirect(target, status_code=303)
     name = str(claims.get("name") or "")[:200]
     user_id = await _new_user(request, client, email, name, pending.get("invite", ""))
     if user_id is None:
         return _failed(request, f"No account uses {email}. Ask an admin to invite you.", 403)
-    return Redirect(await accounts.start(request, user_id, totp=False, next_path=next_path),
-                    status_code=303)
+    return Redirect(
+        await accounts.start(request, user_id, totp=False, next_path=next_path), status_code=303
+    )
 
 
 async def _new_user(

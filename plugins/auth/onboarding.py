@@ -79,9 +79,7 @@ async def grant_first_admin(registry: Registry, email: str) -> list[str]:
     service = registry.state["auth.service"]
     existing = await service.list_workspaces()
     if not existing:
-        await service.create_workspace(
-            DEFAULT_WORKSPACE, name="Default", owner=email, actor=email
-        )
+        await service.create_workspace(DEFAULT_WORKSPACE, name="Default", owner=email, actor=email)
         return [DEFAULT_WORKSPACE]
     for workspace in existing:
         await service.add_member(email, workspace.slug, "admin", actor=email)
@@ -108,7 +106,9 @@ def _message(label: str, exc: AuthError) -> str:
     return reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
 
 
-def _new_account(form: dict[str, str], *, with_email: bool) -> tuple[dict[str, str], dict[str, str]]:
+def _new_account(
+    form: dict[str, str], *, with_email: bool
+) -> tuple[dict[str, str], dict[str, str]]:
     """Clean values and field errors for the name / email / password / confirm fields."""
     values: dict[str, str] = {"display_name": form.get("display_name", "").strip()}
     errors: dict[str, str] = {}
@@ -187,13 +187,19 @@ async def first_run(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 def _first_run_page(request: Any, context: dict[str, Any], status: int = 200) -> Response[Any]:
-    return render(request, "auth/first_run.html", {"errors": {}, **context},
-                  title="Create the first admin", status=status)
+    return render(
+        request,
+        "auth/first_run.html",
+        {"errors": {}, **context},
+        title="Create the first admin",
+        status=status,
+    )
 
 
 def _first_run_gone(request: Any) -> Response[Any]:
-    return render(request, "auth/first_run_invalid.html", {},
-                  title="This link does not work", status=404)
+    return render(
+        request, "auth/first_run_invalid.html", {}, title="This link does not work", status=404
+    )
 
 
 # -- /ui/invite ---------------------------------------------------------------------------
@@ -205,8 +211,13 @@ async def invite(request: Request[Any, Any, Any]) -> Response[Any]:
     token = form.get("token") or request.query_params.get("token", "")
     link = await find_link(accounts.db, token, INVITE)
     if link is None or link.email is None:
-        return render(request, "auth/invite_invalid.html", {},
-                      title="This invitation does not work", status=404)
+        return render(
+            request,
+            "auth/invite_invalid.html",
+            {},
+            title="This invitation does not work",
+            status=404,
+        )
     async with accounts.db.engine.connect() as conn:
         existing = (
             await conn.execute(select(users.c.id).where(users.c.email == link.email))
@@ -240,14 +251,22 @@ async def invite(request: Request[Any, Any, Any]) -> Response[Any]:
         password_hash=password_hash,
     )
     if user_id is None:
-        return render(request, "auth/invite_invalid.html", {},
-                      title="This invitation does not work", status=404)
+        return render(
+            request,
+            "auth/invite_invalid.html",
+            {},
+            title="This invitation does not work",
+            status=404,
+        )
     await grant_with_message(request, registry, link, link.email)
     return go(request, await accounts.start(request, user_id, totp=False, next_path="/ui/"))
 
 
 async def _invite_existing(
-    request: Request[Any, Any, Any], context: dict[str, Any], link: Link, current: Any,
+    request: Request[Any, Any, Any],
+    context: dict[str, Any],
+    link: Link,
+    current: Any,
     user_id: int,
 ) -> Response[Any]:
     """The invited email has an account: its owner accepts while signed in as themselves."""
@@ -256,11 +275,17 @@ async def _invite_existing(
     if request.method == "GET" or not mine:
         return _invite_page(request, context, 200 if request.method == "GET" else 403)
     async with accounts.db.engine.begin() as conn:
-        claimed = await claim_link(conn, context["token"], INVITE, accounts.clock(),
-                                   user_id=user_id)
+        claimed = await claim_link(
+            conn, context["token"], INVITE, accounts.clock(), user_id=user_id
+        )
     if claimed is None:
-        return render(request, "auth/invite_invalid.html", {},
-                      title="This invitation does not work", status=404)
+        return render(
+            request,
+            "auth/invite_invalid.html",
+            {},
+            title="This invitation does not work",
+            status=404,
+        )
     await grant_with_message(request, _registry(request), link, link.email)
     return go(request, "/ui/")
 
@@ -270,16 +295,24 @@ async def grant_with_message(request: Any, registry: Registry, link: Link, email
         added = await grant_invited_role(registry, link, email)
     except Exception as exc:  # the account exists; the admin can finish
         log.exception("invitation of %s to %s accepted, role not given", email, link.workspace)
-        flash(request, f"You joined, but your role in {link.workspace} could not be set "
-                       f"({exc}). Ask an admin to set it on the members page.", "error")
+        flash(
+            request,
+            f"You joined, but your role in {link.workspace} could not be set "
+            f"({exc}). Ask an admin to set it on the members page.",
+            "error",
+        )
         return
     if added:
         flash(request, f"Welcome to {link.workspace}! Your role there: {link.role}.", "success")
     else:
-        flash(request, f"You were already a member of {link.workspace}; your role stays "
-                       "as it was.", "info")
+        flash(
+            request,
+            f"You were already a member of {link.workspace}; your role stays as it was.",
+            "info",
+        )
 
 
 def _invite_page(request: Any, context: dict[str, Any], status: int = 200) -> Response[Any]:
-    return render(request, "auth/invite.html", context, title="Accept your invitation",
-                  status=status)
+    return render(
+        request, "auth/invite.html", context, title="Accept your invitation", status=status
+    )

@@ -62,7 +62,9 @@ async def _has_password(accounts: Accounts, user_id: int) -> bool:
 
 
 async def _page(
-    request: Request[Any, Any, Any], who: SessionInfo, extra: dict[str, Any] | None = None,
+    request: Request[Any, Any, Any],
+    who: SessionInfo,
+    extra: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response[Any]:
     accounts = accounts_of(request)
@@ -105,8 +107,12 @@ async def _password_ok(request: Any, who: SessionInfo, password: str) -> str | N
 
 
 def _codes(request: Any, codes: list[str], *, first: bool) -> Response[Any]:
-    response = render(request, "auth/security_recovery_codes.html",
-                      {"codes": codes, "first": first}, title="Your recovery codes")
+    response = render(
+        request,
+        "auth/security_recovery_codes.html",
+        {"codes": codes, "first": first},
+        title="Your recovery codes",
+    )
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -167,7 +173,8 @@ async def totp_confirm(request: Request[Any, Any, Any]) -> Response[Any]:
     codes = None if refused or not code else await accounts.mfa.confirm_setup(who.user_id, code)
     if codes is None:
         message = refused or (
-            "Enter the 6-digit code your app shows." if not code
+            "Enter the 6-digit code your app shows."
+            if not code
             else "That code does not match. Check the time on your phone and try the new code."
         )
         return await _page(request, who, {"errors": {"code": message}}, 400)

@@ -166,8 +166,9 @@ class Accounts:
 
     # -- sessions -------------------------------------------------------------------------
 
-    async def start(self, request: Request[Any, Any, Any], user_id: int, *, totp: bool,
-                    next_path: str) -> str:
+    async def start(
+        self, request: Request[Any, Any, Any], user_id: int, *, totp: bool, next_path: str
+    ) -> str:
         """Begin a session for a user whose first factor passed; where to send them next."""
         old = session_token(request)
         if old is not None:
@@ -292,14 +293,22 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     if outcome.user_id is None:
         context["error"] = outcome.error
         return _sign_in_page(request, context, status=outcome.status)
-    return go(request, await accounts.start(request, outcome.user_id, totp=outcome.totp,
-                                            next_path=next_path))
+    return go(
+        request,
+        await accounts.start(request, outcome.user_id, totp=outcome.totp, next_path=next_path),
+    )
 
 
 def _sign_in_page(request: Any, context: dict[str, Any], status: int = 200) -> Response[Any]:
     context = {**_oidc_context(request), "errors": {}, **context}
-    return render(request, "auth/sign_in.html", context, title="Sign in", status=status,
-                  partial="auth/_sign_in_form.html")
+    return render(
+        request,
+        "auth/sign_in.html",
+        context,
+        title="Sign in",
+        status=status,
+        partial="auth/_sign_in_form.html",
+    )
 
 
 async def sign_in_mfa(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -334,14 +343,24 @@ async def sign_in_mfa(request: Request[Any, Any, Any]) -> Response[Any]:
     target = await accounts.start(request, pending.user_id, totp=False, next_path=next_path)
     if used == "recovery":
         left = await accounts.mfa.codes_left(pending.user_id)
-        flash(request, f"You used a recovery code; {left} left. Make new ones on "
-                       "Account security if you are running low.", "warning")
+        flash(
+            request,
+            f"You used a recovery code; {left} left. Make new ones on "
+            "Account security if you are running low.",
+            "warning",
+        )
     return go(request, target)
 
 
 def _mfa_page(request: Any, context: dict[str, Any], status: int = 200) -> Response[Any]:
-    return render(request, "auth/mfa_step.html", {"errors": {}, **context},
-                  title="Two-step sign-in", status=status, partial="auth/_mfa_step_form.html")
+    return render(
+        request,
+        "auth/mfa_step.html",
+        {"errors": {}, **context},
+        title="Two-step sign-in",
+        status=status,
+        partial="auth/_mfa_step_form.html",
+    )
 
 
 async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:

@@ -105,7 +105,7 @@ def make_limiter(redis_url: str | None, limit: int) -> MemoryLimiter | RedisLimi
 
 
 def minutes_text(seconds: float) -> str:
-    """"1 minute", "15 minutes": for messages people read."""
+    """ "1 minute", "15 minutes": for messages people read."""
     minutes = max(1, math.ceil(seconds / 60))
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 

@@ -129,8 +129,7 @@ def includeme(config: Configurator, settings: AuthSettings, keys: KeyCache) -> N
         ("/first-run", onboarding.first_run, BOTH, "First admin", {"public": True}),
         ("/invite", onboarding.invite, BOTH, "Invitation", {"public": True}),
         ("/sign-out", signin.sign_out, BOTH, "Sign out", {"access": "signed_in"}),
-        ("/me/security", security_page.page, ("GET",), "Account security",
-         {"access": "signed_in"}),
+        ("/me/security", security_page.page, ("GET",), "Account security", {"access": "signed_in"}),
     ]
     for suffix, view in (
         ("/password", security_page.change_password),
@@ -140,9 +139,16 @@ def includeme(config: Configurator, settings: AuthSettings, keys: KeyCache) -> N
         ("/recovery-codes", security_page.recovery_codes),
         ("/sign-out-everywhere", security_page.sign_out_everywhere),
     ):
-        pages.append((f"/me/security{suffix}", view, ("POST",), "Account security",
-                      {"access": "signed_in"}))
+        pages.append(
+            (f"/me/security{suffix}", view, ("POST",), "Account security", {"access": "signed_in"})
+        )
     for path, view, methods, title, access in pages:
-        config.add_view(path, view, methods=methods, title=title,
-                        name=f"auth.signin:{path.strip('/')}", **access)
+        config.add_view(
+            path,
+            view,
+            methods=methods,
+            title=title,
+            name=f"auth.signin:{path.strip('/')}",
+            **access,
+        )
     config.add_nav_item("Account security", security_page.PAGE, icon="shield", order=95)

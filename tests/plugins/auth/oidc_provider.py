@@ -110,8 +110,11 @@ class OidcProvider:
             return 400, f"bad authorization request: {', '.join(problems)}"
         back = query["redirect_uri"]
         if self.deny:
-            params = {"error": "access_denied", "error_description": "the user said no",
-                      "state": query["state"]}
+            params = {
+                "error": "access_denied",
+                "error_description": "the user said no",
+                "state": query["state"],
+            }
             return 302, f"{back}?{urlencode(params)}"
         code = secrets.token_urlsafe(16)
         self.codes[code] = {**query, "user": dict(self.user)}

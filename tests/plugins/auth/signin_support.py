@@ -72,9 +72,7 @@ def csrf(client: TestClient[Any], page: str = "/ui/sign-in") -> str:
     return client.cookies[CSRF_COOKIE]
 
 
-def post_form(
-    client: TestClient[Any], path: str, data: dict[str, str], **kwargs: Any
-) -> Any:
+def post_form(client: TestClient[Any], path: str, data: dict[str, str], **kwargs: Any) -> Any:
     """POST a form the way the page does (CSRF field included), without following redirects."""
     token = csrf(client)
     return client.post(path, data={CSRF_FIELD: token, **data}, follow_redirects=False, **kwargs)

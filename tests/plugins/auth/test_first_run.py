@@ -117,12 +117,21 @@ def test_workspaces_made_before_the_first_user_get_them_as_admin(client_for: Any
     ("change", "field", "message"),
     [
         ({"email": "root"}, "email", "Enter an email address such as name@example.com."),
-        ({"password": "short", "password_confirm": "short"}, "password",
-         "Password must be 8 to 1024 characters long."),
-        ({"password_confirm": PASSWORD + "!"}, "password_confirm",
-         "The two passwords are not the same."),
-        ({"display_name": "x" * 201}, "display_name",
-         "Name is 201 characters long; at most 200 allowed."),
+        (
+            {"password": "short", "password_confirm": "short"},
+            "password",
+            "Password must be 8 to 1024 characters long.",
+        ),
+        (
+            {"password_confirm": PASSWORD + "!"},
+            "password_confirm",
+            "The two passwords are not the same.",
+        ),
+        (
+            {"display_name": "x" * 201},
+            "display_name",
+            "Name is 201 characters long; at most 200 allowed.",
+        ),
     ],
     ids=["email", "short-password", "mismatch", "long-name"],
 )

@@ -224,27 +224,44 @@ def test_changing_the_password_checks_everything_and_signs_out_other_sessions(
     sign_in(client)
     path = "/ui/me/security/password"
 
-    wrong = post_form(client, path, {"current_password": "nope nope", "new_password": "n" * 12,
-                                     "new_password_confirm": "n" * 12})
+    wrong = post_form(
+        client,
+        path,
+        {
+            "current_password": "nope nope",
+            "new_password": "n" * 12,
+            "new_password_confirm": "n" * 12,
+        },
+    )
     assert wrong.status_code == 400
     assert error_text(wrong.text, "current_password") == "That is not your password."
-    short = post_form(client, path, {"current_password": PASSWORD, "new_password": "short",
-                                     "new_password_confirm": "short"})
+    short = post_form(
+        client,
+        path,
+        {"current_password": PASSWORD, "new_password": "short", "new_password_confirm": "short"},
+    )
     assert error_text(short.text, "new_password") == (
         "The new password must be 8 to 1024 characters long."
     )
-    differ = post_form(client, path, {"current_password": PASSWORD, "new_password": "n" * 12,
-                                      "new_password_confirm": "m" * 12})
+    differ = post_form(
+        client,
+        path,
+        {"current_password": PASSWORD, "new_password": "n" * 12, "new_password_confirm": "m" * 12},
+    )
     assert error_text(differ.text, "new_password_confirm") == (
         "The two new passwords are not the same."
     )
 
-    done = post_form(client, path, {"current_password": PASSWORD, "new_password": "n" * 12,
-                                    "new_password_confirm": "n" * 12})
+    done = post_form(
+        client,
+        path,
+        {"current_password": PASSWORD, "new_password": "n" * 12, "new_password_confirm": "n" * 12},
+    )
     assert done.status_code == 303
-    assert "Your password is changed. 1 other session signed out." in client.get(
-        "/ui/me/security"
-    ).text
+    assert (
+        "Your password is changed. 1 other session signed out."
+        in client.get("/ui/me/security").text
+    )
     assert signed_in(client)  # this session stays
     mine = client.cookies["sy_session"]
     client.cookies.set("sy_session", other)

@@ -88,7 +88,9 @@ def test_signing_in_with_the_provider(client_for: Any, provider: OidcProvider) -
 
     authorize = urlsplit(to_provider(client, "/ui/sign-in/oidc?next=/ui/plugins"))
     query = {k: v[0] for k, v in parse_qs(authorize.query).items()}
-    assert f"{authorize.scheme}://{authorize.netloc}{authorize.path}" == f"{provider.issuer}/authorize"
+    assert (
+        f"{authorize.scheme}://{authorize.netloc}{authorize.path}" == f"{provider.issuer}/authorize"
+    )
     assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
     assert query["scope"] == "openid email profile"
     assert query["redirect_uri"] == "http://testserver.local" + CALLBACK
@@ -134,11 +136,12 @@ def test_a_callback_nobody_started_is_refused(client_for: Any, provider: OidcPro
         ({"aud": "another-client"}, "the ID token's aud claim is wrong or missing"),
         ({"aud": ["switchyard", "another-client"]}, "the ID token's azp claim is wrong"),
         ({"iss": "https://impostor.example"}, "the ID token's iss claim is wrong or missing"),
-        ({"exp": int(time.time()) - 300, "iat": int(time.time()) - 900},
-         "the ID token has expired"),
+        (
+            {"exp": int(time.time()) - 300, "iat": int(time.time()) - 900},
+            "the ID token has expired",
+        ),
     ],
-    ids=["wrong-nonce", "no-nonce", "wrong-audience", "extra-audience", "wrong-issuer",
-         "expired"],
+    ids=["wrong-nonce", "no-nonce", "wrong-audience", "extra-audience", "wrong-issuer", "expired"],
 )
 def test_bad_id_tokens_are_refused(
     client_for: Any, provider: OidcProvider, tamper: dict[str, Any], expected: str
@@ -177,7 +180,9 @@ def test_an_unverified_email_is_refused(client_for: Any, provider: OidcProvider)
     provider.user["email_verified"] = False
     refused = sso(client)
     assert refused.status_code == 403
-    assert failure(refused) == "Example ID has not verified alice@example.com; verify it there first."
+    assert (
+        failure(refused) == "Example ID has not verified alice@example.com; verify it there first."
+    )
     assert not signed_in(client)
 
 
@@ -250,18 +255,22 @@ def test_an_unreachable_provider_is_reported(client_for: Any) -> None:
 @pytest.mark.parametrize(
     ("toml", "where", "says"),
     [
-        ('issuer = "http://idp.example.com"\nclient_id = "x"', "auth.oidc",
-         "issuer must be an https:// URL"),
-        ('issuer = "https://idp.example.com"\nclient_id = "x"\nscopes = ["email"]', "auth.oidc",
-         "scopes must include 'openid'"),
+        (
+            'issuer = "http://idp.example.com"\nclient_id = "x"',
+            "auth.oidc",
+            "issuer must be an https:// URL",
+        ),
+        (
+            'issuer = "https://idp.example.com"\nclient_id = "x"\nscopes = ["email"]',
+            "auth.oidc",
+            "scopes must include 'openid'",
+        ),
         ('issuer = "https://idp.example.com"\nclient_id = ""', "auth.oidc.client_id", ""),
         ('issuer = "https://idp.example.com"', "auth.oidc", "client_id"),
     ],
     ids=["plain-http", "no-openid", "empty-client-id", "no-client-id"],
 )
-def test_settings_errors_name_the_key(
-    settings_for: Any, toml: str, where: str, says: str
-) -> None:
+def test_settings_errors_name_the_key(settings_for: Any, toml: str, where: str, says: str) -> None:
     settings = settings_for(f"[auth.oidc]\n{toml}\n")
     with pytest.raises(SettingsError) as refused:
         validate_section(settings, "auth", AuthSettings)

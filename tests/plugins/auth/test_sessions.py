@@ -32,7 +32,9 @@ both_databases = signin_support.both_databases  # the fixture: SQLite, then Post
 def _rows(client: Any) -> list[Any]:
     async def read() -> list[Any]:
         async with service_of(client).db.engine.connect() as conn:
-            return list((await conn.execute(select(sessions).order_by(sessions.c.created_at))).all())
+            return list(
+                (await conn.execute(select(sessions).order_by(sessions.c.created_at))).all()
+            )
 
     return on_app_loop(client, read)
 

@@ -190,7 +190,9 @@ def test_an_old_hash_is_upgraded_at_sign_in(client_for: Any) -> None:
 
     async def set_weak() -> None:
         async with db.engine.begin() as conn:
-            await conn.execute(update(users).where(users.c.id == user_id).values(password_hash=weak))
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=weak)
+            )
 
     async def stored() -> str:
         async with db.engine.connect() as conn:

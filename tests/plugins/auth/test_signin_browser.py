@@ -40,7 +40,8 @@ def check_page(page: Any, what: str) -> None:
         "'wcag21aa', 'best-practice']})"
     )
     violations = [
-        {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]
+        {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
     ]
     assert violations == [], f"{what}: {json.dumps(violations, indent=1)}"
     width = page.viewport_size["width"]

@@ -94,8 +94,9 @@ def test_a_new_person_sets_a_password_and_gets_the_role_on_accepting(
     assert "<strong>viewer</strong>" in page.text
     assert_unique_ids(page.text)
 
-    short = post_form(client, "/ui/invite", {"token": token, **NEW, "password": "x",
-                                             "password_confirm": "x"})
+    short = post_form(
+        client, "/ui/invite", {"token": token, **NEW, "password": "x", "password_confirm": "x"}
+    )
     assert short.status_code == 400
     assert error_text(short.text, "password") == "Password must be 8 to 1024 characters long."
     assert roles(client, "bob@example.com") == []

@@ -33,7 +33,9 @@ def _lock_row(client: Any, email: str = "alice@example.com") -> Any:
         async with service_of(client).db.engine.connect() as conn:
             return (
                 await conn.execute(
-                    select(users.c.failed_logins, users.c.locked_until).where(users.c.email == email)
+                    select(users.c.failed_logins, users.c.locked_until).where(
+                        users.c.email == email
+                    )
                 )
             ).one()
 
