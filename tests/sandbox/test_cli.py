@@ -4,9 +4,6 @@ leaves nothing half-installed."""
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
-import io
 import json
 import re
 import zipfile
@@ -15,38 +12,12 @@ from typing import Any
 
 import pytest
 
-from core.cli import main
-from core.discovery import ENTRY_POINT_GROUP
 from tests.core.db_fixtures import pg
+from tests.sandbox.cli_support import fails, listed, ok, run
 from tests.sandbox.helpers import make_package
 
 pg_url = pg.pg_url
-
-_packages_distributions = functools.cache(importlib.metadata.packages_distributions)
-
-
-@pytest.fixture(autouse=True)
-def _fast_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The distribution of each plugin cannot change during the tests: look it up once."""
-    monkeypatch.setattr(importlib.metadata, "packages_distributions", _packages_distributions)
-
-
-@pytest.fixture(autouse=True)
-def entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make a ``sandbox`` plugin discoverable when the installed distribution has none yet:
-    a throwaway dist-info whose entry point registers the store's tables and the CLI."""
-    names = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    if "sandbox" in names:
-        return
-    info = tmp_path / "entry-point" / "switchyard_sandbox_test-0.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: switchyard-sandbox-test\nVersion: 0.0\n"
-    )
-    (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\nsandbox = sandbox.store:includeme_storage\n"
-    )
-    monkeypatch.syspath_prepend(str(info.parent))
+pytestmark = pytest.mark.usefixtures("sandbox_entry_point", "fast_discovery")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -56,41 +27,10 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> tuple[int, str, str]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sys.stdin", io.StringIO(stdin))
-        try:
-            main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def ok(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> str:
-    code, out, err = run(capsys, *argv, stdin=stdin)
-    assert code == 0, err
-    return out
-
-
-def fails(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> str:
-    """The one error line (without the 'switchyard: error: ' prefix)."""
-    code, out, err = run(capsys, *argv, stdin=stdin)
-    assert code == 2, (code, out, err)
-    lines = [line for line in err.splitlines() if line.startswith("switchyard: error: ")]
-    assert len(lines) == 1, err
-    return lines[0].removeprefix("switchyard: error: ")
-
-
 @pytest.fixture
 def upgraded(backend: str, capsys: pytest.CaptureFixture[str]) -> str:
     assert "sandbox_0001" in ok(capsys, "db", "upgrade")
     return backend
-
-
-def listed(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return json.loads(ok(capsys, "plugin", "list", "--json"))
 
 
 def plugin_files(home: Path) -> list[str]:
