@@ -8,10 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -95,3 +96,49 @@ def running_server(home: Path, *args: str, pythonpath: Path | None = None, **env
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@dataclass
+class LoggedServer:
+    """A running server whose output is collected line by line while it runs."""
+
+    base: str
+    lines: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def serve_with_output(home: Path, *args: str, timeout: float = 60) -> Iterator[LoggedServer]:
+    """``switchyard serve [args]`` on a free port; its output readable while it runs (the
+    banner's one-time links), stopped with SIGTERM afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [SWITCHYARD, "serve", "--port", str(port), *args],
+        env=cli_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = LoggedServer(f"http://127.0.0.1:{port}")
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: server.lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, "server exited early:\n" + "".join(server.lines)
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "no answer on /healthz:\n" + "".join(server.lines)
+            time.sleep(0.1)
+        yield server
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        reader.join(timeout=5)

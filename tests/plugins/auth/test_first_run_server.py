@@ -3,22 +3,13 @@ it, a browser-like HTTP client uses it, and once an admin exists no link is prin
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from core.templating import CSRF_COOKIE, CSRF_FIELD
-from tests.core.server_helpers import SWITCHYARD, cli_env, free_port
+from tests.core.server_helpers import LoggedServer, serve_with_output
 from tests.plugins.auth.signin_support import PASSWORD
 
 LINK = re.compile(
@@ -27,59 +18,17 @@ LINK = re.compile(
 )
 
 
-@dataclass
-class Server:
-    base: str
-    lines: list[str] = field(default_factory=list)
-
-    def first_admin_links(self) -> list[str]:
-        return [m.group(1) for line in self.lines if (m := LINK.search(line))]
-
-
-@contextmanager
-def serve(home: Path) -> Iterator[Server]:
-    """``switchyard serve`` on a free port, its output collected line by line."""
-    port = free_port()
-    process = subprocess.Popen(
-        [SWITCHYARD, "serve", "--port", str(port)],
-        env=cli_env(home),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    server = Server(f"http://127.0.0.1:{port}")
-    assert process.stdout is not None
-    reader = threading.Thread(target=lambda: server.lines.extend(process.stdout), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "server exited early:\n" + "".join(server.lines)
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "no answer on /healthz:\n" + "".join(server.lines)
-            time.sleep(0.1)
-        yield server
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        reader.join(timeout=5)
+def first_admin_links(server: LoggedServer) -> list[str]:
+    return [m.group(1) for line in server.lines if (m := LINK.search(line))]
 
 
 def test_the_printed_link_makes_the_first_admin(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with serve(home) as first:
-        [old] = first.first_admin_links()
+    with serve_with_output(home) as first:
+        [old] = first_admin_links(first)
         assert old.startswith(first.base)
-    with serve(home) as server:
-        [link] = server.first_admin_links()
+    with serve_with_output(home) as server:
+        [link] = first_admin_links(server)
         token = link.rsplit("=", 1)[1]
         assert link != old.replace(first.base, server.base)
         with httpx.Client(base_url=server.base, follow_redirects=False) as browser:
@@ -103,6 +52,6 @@ def test_the_printed_link_makes_the_first_admin(tmp_path: Path) -> None:
             members = browser.get("/api/v1/members")
             assert members.status_code == 200, members.text
             assert browser.get(link).status_code == 404  # used
-    with serve(home) as later:
-        assert later.first_admin_links() == []
+    with serve_with_output(home) as later:
+        assert first_admin_links(later) == []
         assert not any("first-run" in line for line in later.lines)
