@@ -239,7 +239,7 @@ class SandboxHost:
         *,
         name: str | None = None,
         manifest: Manifest | str | os.PathLike[str] | None = None,
-        wasm: bytes | str | os.PathLike[str] | None = None,
+        wasm: bytes | bytearray | str | os.PathLike[str] | None = None,
         granted: tuple[str, ...] | list[str] | set[str] | None = None,
         settings: dict[str, Any] | None = None,
         required: bool = False,
@@ -257,7 +257,7 @@ class SandboxHost:
         if not isinstance(manifest, Manifest):
             manifest = load_manifest(manifest)
         name = name or manifest.name
-        code = wasm if isinstance(wasm, bytes) else Path(wasm).read_bytes()
+        code = bytes(wasm) if isinstance(wasm, (bytes, bytearray)) else Path(wasm).read_bytes()
         config = {**manifest.config, **(settings or {})}
         asked = frozenset(manifest.capabilities)
         grant = asked if granted is None else asked & frozenset(granted)

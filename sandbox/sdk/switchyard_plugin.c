@@ -86,6 +86,8 @@ void sy_out_int(int64_t v) {
     sy_out_raw(digits + i, 24 - i);
 }
 
+void sy_out_reset(void) { sy__out_len = 0; }
+
 sy_str sy_out_view(void) { return (sy_str){sy__out, sy__out_len}; }
 
 int64_t sy_done(void) {

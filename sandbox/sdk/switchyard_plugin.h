@@ -60,6 +60,7 @@ void sy_out_cstr(const char *s);           /* raw bytes of a C string */
 void sy_out_json_string(const char *p, int32_t n); /* quoted and escaped */
 void sy_out_int(int64_t v);
 sy_str sy_out_view(void);                  /* what has been written so far */
+void sy_out_reset(void);                   /* forget it and start again */
 int64_t sy_done(void);                     /* the answer is what was written */
 int64_t sy_none(void);                     /* answer {}: change nothing */
 _Noreturn void sy_fail(const char *message); /* fail this call (counted as a fault) */
