@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import msgspec
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -37,9 +39,9 @@ ECHO = '#include "switchyard_plugin.h"\nSY_HOOK(on_request) { (void)input; retur
 
 def request_2kb() -> GatewayRequest:
     text = ("Please review this function and tell me why the test fails. "
-            "Contact me at dev@example.com if needed. ") * 16
+            "Contact me at dev@example.com if needed. ") * 20
     body = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": "You are a careful reviewer.",
-            "messages": [{"role": "user", "content": text[:1800]}]}
+            "messages": [{"role": "user", "content": text[:1880]}]}
     return GatewayRequest(client_api="anthropic", path="/v1/messages", body=body, headers={},
                           principal=Principal(), request_id="bench", started=0.0)
 
@@ -82,7 +84,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         modules = build(Path(tmp))
-        print(f"request body: {len(str(request_2kb().body).encode())} bytes; "
+        print(f"request body: {len(msgspec.json.encode(request_2kb().body))} bytes of JSON; "
               f"{args.calls} calls x {args.rounds} rounds")
         for inline in (True, False):
             for name in (None, "echo", "pii-redactor"):
