@@ -98,7 +98,9 @@ def test_theme_switch_with_the_form_persists(server: RunningServer, browser: Any
     page = context.new_page()
     try:
         page.goto(server.base + "/ui/plugins")
-        page.select_option("#theme-select", "dark")
+        with page.expect_response(lambda r: r.url.endswith("/ui/theme")) as saved:
+            page.select_option("#theme-select", "dark")  # app.js shows it at once, htmx saves it
+        assert saved.value.status == 204
         page.wait_for_function("document.documentElement.dataset.theme === 'dark'")
         page.goto(server.base + "/ui/")
         assert page.locator("html").get_attribute("data-theme") == "dark"
