@@ -187,6 +187,7 @@ def test_policy_changes_in_this_process_apply_at_once(client_for: Any) -> None:
     newcomer = as_user("new@example.com")
     assert c.get("/api/v1/config", headers=newcomer).status_code == 403
     permissions = c.app.state.registry.permissions
+    assert permissions is c.app.state.registry.get_interface("permissions")  # for plugins
     rule = Rule("g", ("new@example.com", "viewer", "team-a"))
     c.blocking_portal.call(functools.partial(permissions.add, rule, actor="test"))  # the app's loop
     assert c.get("/api/v1/config", headers=newcomer).status_code == 200
