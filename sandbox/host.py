@@ -11,11 +11,12 @@ API (also used by ``switchyard plugin test``)::
 ``call`` raises :class:`~sandbox.faults.PluginFault` when the guest traps, runs out of fuel,
 memory or time, uses a capability it was not granted, or answers garbage.
 
-Where calls run: plugins without ``kv``/``http`` run inline on the event loop (a call is
-tens of microseconds, and bounded by its timeout); plugins granted ``kv`` or ``http`` and
-every ``on_usage`` call run in a worker thread, because those host functions block on the
-loop and wasm runs with the GIL released. ``[sandbox] inline = false`` sends every call to
-a worker (a hostile plugin then never holds the loop, at ~40 µs more per call).
+Where calls run: a plugin runs inline on the event loop (a call is tens of microseconds and
+bounded by its timeout) unless it is granted ``kv`` or ``http`` (those host functions block
+on the loop), its timeout exceeds 100 ms (no plugin may hold the loop longer), or the hook is
+``on_usage`` (off the request path); those run in a worker thread, where wasm runs with the
+GIL released. ``[sandbox] inline = false`` sends every call to a worker (a hostile plugin then
+never holds the loop, at ~50-70 µs more per call; see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ __all__ = ["LoadError", "LoadedPlugin", "LocalPlugin", "SandboxHost", "SandboxSe
 log = logging.getLogger("switchyard.sandbox")
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
+INLINE_MAX_MS = 100  # a plugin allowed longer than this never runs on the event loop
 
 
 class LocalPlugin(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -278,7 +280,8 @@ class SandboxHost:
             [manifest.version, hashlib.sha256(code).hexdigest(), sorted(grant), config, required])).hexdigest()
         loaded = LoadedPlugin(name=name, version=manifest.version, manifest=manifest, granted=grant,
                               limits=limits, required=required, pool=pool, origin=origin, key=key,
-                              threaded=bool(grant & ASYNC_CAPABILITIES) or not self.settings.inline)
+                              threaded=bool(grant & ASYNC_CAPABILITIES) or not self.settings.inline
+                              or limits.timeout_ms > INLINE_MAX_MS)
         self.plugins[name] = loaded
         self.disabled.pop(name, None)
         self.tracker.forget(name)
