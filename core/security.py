@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from litestar import Router
 from litestar.connection import ASGIConnection
@@ -170,8 +170,10 @@ def _sign_in_error(connection: ASGIConnection[Any, Any, Any, Any], method: str) 
         path = unquote(raw.decode("latin-1").split("?", 1)[0])  # some clients send the query too
     query = connection.scope.get("query_string", b"").decode("latin-1")
     target = path + (f"?{unquote(query)}" if query else "")
-    if connection.headers.get("hx-request"):  # a fragment: send the whole page to sign in
-        target = connection.headers.get("hx-current-url") or target
+    current = urlsplit(connection.headers.get("hx-current-url") or "")
+    if connection.headers.get("hx-request") and current.path.startswith("/ui"):
+        # a fragment: come back to the page it was part of (htmx sends the full URL)
+        target = current.path + (f"?{current.query}" if current.query else "")
     return SignInRequired(f"{SIGN_IN_PATH}?next={quote(target, safe='/')}")
 
 

@@ -100,9 +100,11 @@ def test_nobody_on_a_page_is_sent_to_sign_in_with_the_way_back(client_for: Any) 
     assert page.status_code == 303
     assert page.headers["location"] == "/ui/sign-in?next=/ui/secret%3Ftab%3D2"
     assert c.get("/ui/", follow_redirects=False).headers["location"] == "/ui/sign-in?next=/ui/"
-    fragment = c.get("/ui/secret", headers={"hx-request": "true", "hx-current-url": "/ui/plugins"})
+    fragment = c.get("/ui/secret", headers={"hx-request": "true", "hx-current-url": "http://testserver/ui/plugins?x=1"})
     assert fragment.status_code == 401
-    assert fragment.headers["hx-redirect"] == "/ui/sign-in?next=/ui/plugins"
+    assert fragment.headers["hx-redirect"] == "/ui/sign-in?next=/ui/plugins%3Fx%3D1"
+    elsewhere = c.get("/ui/secret", headers={"hx-request": "true", "hx-current-url": "https://evil.example/x"})
+    assert elsewhere.headers["hx-redirect"] == "/ui/sign-in?next=/ui/secret"
 
 
 def test_nobody_on_the_api_gets_401_json(client_for: Any) -> None:
