@@ -85,3 +85,12 @@ def client_for(make_app: Callable[..., Litestar]) -> Iterator[Callable[..., Test
     yield factory
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole run (tests open their own contexts)."""
+    from tests.browser.support import launched_browser
+
+    with launched_browser() as launched:
+        yield launched

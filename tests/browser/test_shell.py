@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser.support import axe_violations, require_browser
 from tests.core.server_helpers import RunningServer, install_sample_dists, running_server
 from tests.identity_plugin import ADMIN, as_user
 
-AXE = Path(__file__).resolve().parents[1] / "assets" / "axe.min.js"
-CHROMIUM = os.environ.get("SWITCHYARD_TEST_CHROMIUM", "/usr/lib/chromium/chromium")
-
 pytestmark = pytest.mark.browser
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"browser tests left out: no Chromium at {CHROMIUM} (apt-get install chromium, "
-        "or set SWITCHYARD_TEST_CHROMIUM)",
-        allow_module_level=True,
-    )
-
-sync_api = pytest.importorskip("playwright.sync_api")
+require_browser()
 
 
 SIGNED_IN = as_user(ADMIN)  # the test identity distribution makes this an admin of "default"
@@ -36,28 +25,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     site = install_sample_dists(tmp_path_factory.mktemp("site"), "switchyard-test-identity")
     with running_server(tmp_path_factory.mktemp("browser") / "home", pythonpath=site) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield browser
-        browser.close()
-
-
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})"
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"]
-    ]
 
 
 @pytest.mark.parametrize("width,height", [(375, 812), (1440, 900)])

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import axe_violations, launched_browser, require_browser
+from tests.browser.support import axe_violations, require_browser
 from tests.core.server_helpers import LoggedServer, serve_with_output
 from tests.plugins.auth.test_first_run_server import first_admin_links
 
@@ -32,12 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
     home = tmp_path_factory.mktemp("team-flow") / "home"
     with serve_with_output(home, "--workers", "2") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched_browser() as launched:
-        yield launched
 
 
 class Visitor:

@@ -3,26 +3,18 @@ answer in its live region, keyboard use, and no axe violations after a swap."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser.support import axe_violations, require_browser
 from tests.core.server_helpers import RunningServer, install_sample_dists, running_server
 from tests.identity_plugin import ADMIN, as_user
 
-AXE = Path(__file__).resolve().parents[1] / "assets" / "axe.min.js"
-CHROMIUM = os.environ.get("SWITCHYARD_TEST_CHROMIUM", "/usr/lib/chromium/chromium")
-
+require_browser()
 pytestmark = pytest.mark.browser
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"browser tests left out: no Chromium at {CHROMIUM}", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
 SIGNED_IN = as_user(ADMIN)
 
 
@@ -33,14 +25,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def page(browser: Any, server: RunningServer) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 390, "height": 844}, extra_http_headers=SIGNED_IN)
@@ -49,12 +33,6 @@ def page(browser: Any, server: RunningServer) -> Iterator[Any]:
     page.wait_for_function("document.documentElement.classList.contains('has-htmx')")
     yield page
     context.close()
-
-
-def axe_violations(page: Any) -> list[Any]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa']})")
-    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
 
 
 def test_giving_a_role_swaps_the_panel_without_a_reload(page: Any, server: RunningServer) -> None:

@@ -5,14 +5,13 @@ uses (create a key and copy it, revoke it, switch workspace) with the keyboard."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser.support import axe_violations, require_browser
 from tests.core.server_helpers import (
     SWITCHYARD,
     RunningServer,
@@ -22,17 +21,12 @@ from tests.core.server_helpers import (
 )
 from tests.identity_plugin import as_user
 
-AXE = Path(__file__).resolve().parents[2] / "assets" / "axe.min.js"
-CHROMIUM = os.environ.get("SWITCHYARD_TEST_CHROMIUM", "/usr/lib/chromium/chromium")
 ADMIN, USER = "admin@example.com", "user@example.com"
 PAGES = ("/ui/keys", "/ui/members", "/ui/me/keys", "/ui/workspaces")
 
 pytestmark = pytest.mark.browser
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"browser tests left out: no Chromium at {CHROMIUM}", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
+require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -58,29 +52,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         assert done.returncode == 0, done.stderr
     with running_server(home, pythonpath=site) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield browser
-        browser.close()
-
-
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async () => await axe.run(document, {runOnly: "
-        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})"
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"]
-    ]
 
 
 @pytest.mark.parametrize(("width", "height"), [(320, 700), (1440, 900)])

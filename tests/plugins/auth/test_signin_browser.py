@@ -5,7 +5,6 @@ scrolling at 320 px on every page on the way."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -14,35 +13,18 @@ from typing import Any
 import pyotp
 import pytest
 
+from tests.browser.support import axe_violations, require_browser
+from tests.core.server_helpers import serve_with_output
 from tests.plugins.auth.signin_support import PASSWORD
-from tests.plugins.auth.test_first_run_server import serve
+from tests.plugins.auth.test_first_run_server import first_admin_links
 
-AXE = Path(__file__).resolve().parents[2] / "assets" / "axe.min.js"
-CHROMIUM = os.environ.get("SWITCHYARD_TEST_CHROMIUM", "/usr/lib/chromium/chromium")
-
+require_browser()
 pytestmark = pytest.mark.browser
-
-if not os.path.exists(CHROMIUM) or not AXE.exists():
-    pytest.skip(
-        f"browser tests left out: no Chromium at {CHROMIUM} (apt-get install chromium, or set "
-        "SWITCHYARD_TEST_CHROMIUM) or no tests/assets/axe.min.js",
-        allow_module_level=True,
-    )
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def check_page(page: Any, what: str) -> None:
     """No axe violations (WCAG 2.1 A/AA and best practice), no sideways scrolling."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', "
-        "'wcag21aa', 'best-practice']})"
-    )
-    violations = [
-        {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"]
-    ]
+    violations = axe_violations(page)
     assert violations == [], f"{what}: {json.dumps(violations, indent=1)}"
     width = page.viewport_size["width"]
     scroll = page.evaluate("document.documentElement.scrollWidth")
@@ -50,18 +32,18 @@ def check_page(page: Any, what: str) -> None:
 
 
 @pytest.mark.parametrize("width", [320, 1280])
-def test_first_admin_totp_and_sign_in_in_a_browser(tmp_path: Path, width: int) -> None:
-    with serve(tmp_path / "home") as server, sync_api.sync_playwright() as playwright:
-        [link] = server.first_admin_links()
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
-        page = browser.new_page(viewport={"width": width, "height": 800})
+def test_first_admin_totp_and_sign_in_in_a_browser(tmp_path: Path, width: int, browser: Any) -> None:
+    with serve_with_output(tmp_path / "home") as server:
+        [link] = first_admin_links(server)
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
         try:
             _first_admin(page, link)
             secret = _turn_on_totp(page, server.base)
             _sign_out(page, server.base)
             _sign_in_with_htmx_and_code(page, server.base, secret)
         finally:
-            browser.close()
+            context.close()
 
 
 def _first_admin(page: Any, link: str) -> None:
