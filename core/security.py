@@ -13,6 +13,7 @@ the AI endpoints (``/v1/*``) off the guard entirely. Static files are their own 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -207,6 +208,27 @@ def resolve_workspace(
     return chosen
 
 
+@functools.lru_cache(maxsize=1024)
+def _scope_regex(pattern: str) -> re.Pattern[str]:
+    """keyMatch2's shape (``*`` anything, ``:name`` one segment) with every other character
+    literal, as the auth plugin reads scopes: a pattern never means more than it reads."""
+    parts = re.split(r"(\*|:[A-Za-z_][A-Za-z0-9_]*)", pattern)
+    regex = "".join(
+        ".*" if part == "*" else "[^/]+" if part.startswith(":") else re.escape(part) for part in parts
+    )
+    return re.compile(regex)
+
+
+def _check_key_scopes(identity: Identity, path: str) -> None:
+    """An API key limited to some paths (its scopes that start with "/", key-match patterns)
+    reaches only those, on every route: a key scoped to ``/v1/*`` cannot mint itself an
+    unlimited key through ``/api/v1/me/keys``. Other scope kinds (``model:...``) belong to
+    the plugins that define them."""
+    paths = [scope for scope in identity.scopes if scope.startswith("/")]
+    if paths and not any(_scope_regex(pattern).fullmatch(path) for pattern in paths):
+        raise PermissionDeniedException(detail=f"this API key's scopes do not allow {path}")
+
+
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """The app-wide policy check (docs/security.md, "The guard")."""
     registry: Registry = connection.app.state.registry
@@ -222,6 +244,7 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     permissions = registry.permissions
     workspace = resolve_workspace(connection, identity, permissions)
     _state(connection)[_WORKSPACE] = workspace
+    _check_key_scopes(identity, path)
     if rules.is_signed_in(method, template):
         return
     if permissions is None or not permissions.loaded:

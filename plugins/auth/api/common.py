@@ -16,22 +16,17 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from litestar import Request, Response
-from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
-    PermissionDeniedException,
     ValidationException,
 )
-from litestar.handlers.base import BaseRouteHandler
 
 from plugins.auth.errors import AlreadyExists, AuthError, Conflict, NotFound
-from plugins.auth.scopes import allows
 from plugins.auth.service import AuthService
 
 __all__ = [
     "ERROR_HANDLERS",
-    "GUARDS",
     "Caller",
     "answers_bad_input",
     "caller",
@@ -87,20 +82,7 @@ def current_workspace(request: Request[Any, Any, Any]) -> str:
     return workspace
 
 
-def within_key_scopes(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A scoped API key reaches only the paths its scopes name, here as on the AI endpoints:
-    a key limited to ``/v1/messages`` must not mint itself an unlimited key at ``/me/keys``."""
-    from core.security import identity_of
 
-    identity = identity_of(connection)
-    if identity is None or identity.kind != "api_key" or not identity.scopes:
-        return
-    path = connection.scope["path"]
-    if not allows(identity.scopes, path):
-        raise PermissionDeniedException(detail=f"this API key's scopes do not allow {path}")
-
-
-GUARDS = [within_key_scopes]
 
 
 def now() -> datetime:

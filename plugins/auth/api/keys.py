@@ -16,7 +16,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from plugins.auth.api.common import (
     ERROR_HANDLERS,
-    GUARDS,
     answers_bad_input,
     caller,
     current_workspace,
@@ -83,7 +82,6 @@ async def _key_in(
     "/api/v1/keys",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Workspace keys",
 )
 @answers_bad_input
@@ -100,7 +98,6 @@ async def list_keys(
     "/api/v1/keys",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Create a key for a member (the secret is returned once)",
 )
 @answers_bad_input
@@ -113,7 +110,6 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[KeyIn]) -> 
     "/api/v1/keys/{prefix:str}/rotate",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Replace a key; the old one works for grace_seconds",
 )
 @answers_bad_input
@@ -130,7 +126,6 @@ async def rotate_key(
     "/api/v1/keys/{prefix:str}",
     tags=_ADMIN,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     status_code=200,
     summary="Revoke a key at once",
 )
@@ -149,7 +144,6 @@ async def revoke_key(request: Request[Any, Any, Any], prefix: FromPath[str]) -> 
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="My keys in this workspace",
 )
 @answers_bad_input
@@ -165,7 +159,6 @@ async def list_my_keys(request: Request[Any, Any, Any]) -> list[Key]:
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Create a key for myself (the secret is returned once)",
 )
 @answers_bad_input
@@ -179,7 +172,6 @@ async def create_my_key(request: Request[Any, Any, Any], data: JSONBody[MyKeyIn]
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Replace one of my keys",
 )
 @answers_bad_input
@@ -198,7 +190,6 @@ async def rotate_my_key(
     tags=_MINE,
     opt=_USE,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     status_code=200,
     summary="Revoke one of my keys",
 )

@@ -13,7 +13,6 @@ from litestar.params import FromPath, JSONBody
 
 from plugins.auth.api.common import (
     ERROR_HANDLERS,
-    GUARDS,
     answers_bad_input,
     caller,
     current_workspace,
@@ -34,7 +33,6 @@ _TAGS = ["members"]
     "/api/v1/members",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Members",
 )
 @answers_bad_input
@@ -47,7 +45,6 @@ async def list_members(request: Request[Any, Any, Any]) -> list[Member]:
     "/api/v1/members",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Add an existing user with a role",
 )
 @answers_bad_input
@@ -63,7 +60,6 @@ async def add_member(request: Request[Any, Any, Any], data: JSONBody[MemberIn]) 
     "/api/v1/members/{email:str}",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Change a member's role",
 )
 @answers_bad_input
@@ -81,7 +77,6 @@ async def change_role(
     "/api/v1/members/{email:str}",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     status_code=200,
     summary="Remove a member (their roles go and their keys here are revoked)",
 )
@@ -97,7 +92,6 @@ async def remove_member(request: Request[Any, Any, Any], email: FromPath[str]) -
     "/api/v1/members/invites",
     tags=_TAGS,
     exception_handlers=ERROR_HANDLERS,
-    guards=GUARDS,
     summary="Invite someone by email: returns a one-time link (7 days)",
 )
 @answers_bad_input

@@ -467,6 +467,10 @@ def test_a_scoped_key_reaches_only_what_its_scopes_name(client: TestClient[Any])
     assert refused.status_code == 403
     assert refused.json()["detail"] == "this API key's scopes do not allow /api/v1/me/keys"
     assert client.get("/api/v1/me", headers=bearer).status_code == 403
+    # The kernel's guard applies it to every route, not only the auth plugin's.
+    elsewhere = client.get("/api/v1/policy/rules", headers=bearer)
+    assert elsewhere.status_code == 403
+    assert elsewhere.json()["detail"] == "this API key's scopes do not allow /api/v1/policy/rules"
     assert len(As(client, USER).get("/api/v1/me/keys").json()) == 1
     allowed, _ = make_key(client, USER, "team-a", scopes=["/api/v1/me/keys"])
     assert (
