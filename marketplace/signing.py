@@ -350,7 +350,7 @@ def _sign(data: bytes, token: Any, config: Any) -> str:
     except requests.Timeout:
         raise SigningError(f"{step} did not answer in time") from None
     except FulcioClientError as exc:
-        raise SigningError(f"Fulcio at {fulcio} refused the certificate request: {_line(exc) or 'no reason given'}") from None
+        raise SigningError(f"Fulcio at {fulcio} refused the certificate request: {_http_reason(exc)}") from None
     except RekorClientError as exc:
         raise SigningError(f"Rekor at {rekor_url} refused the log entry: {_line(exc)}") from None
     except ExpiredIdentity:
@@ -359,6 +359,18 @@ def _sign(data: bytes, token: Any, config: Any) -> str:
         raise SigningError("the signing certificate expired before signing finished; try again") from None
     except SigstoreError as exc:
         raise SigningError(f"signing failed at {step}: {_line(exc)}") from None
+
+
+def _http_reason(exc: BaseException) -> str:
+    """The server's own message (sigstore's client drops it: a 4xx Response is falsy)."""
+    response = getattr(exc.__cause__, "response", None)
+    if response is not None:
+        try:
+            message = response.json().get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return f"HTTP {response.status_code}: {message or response.reason}"
+    return _line(exc)
 
 
 def _line(exc: BaseException) -> str:

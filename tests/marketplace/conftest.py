@@ -23,12 +23,13 @@ import pytest
 from marketplace.trust import TrustSettings
 from tests.marketplace.sigstore_testing import (
     GITHUB_ISSUER,
+    GITHUB_WORKFLOW,
     LocalServices,
     LocalSigstore,
     default_root,
 )
 
-PUBLISHER = "https://github.com/acme/pii-redactor/.github/workflows/release.yml@refs/heads/main"
+PUBLISHER = GITHUB_WORKFLOW  # a GitHub Actions release workflow, as Fulcio names it
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 __all__ = [
     "EMAIL_ISSUER",
     "GITHUB_ISSUER",
+    "GITHUB_WORKFLOW",
     "LocalServices",
     "LocalSigstore",
     "default_root",
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+GITHUB_WORKFLOW = "https://github.com/acme/pii-redactor/.github/workflows/release.yml@refs/heads/main"
 EMAIL_ISSUER = "https://accounts.example.test"  # any issuer: the identity is then the "sub"/"email"
 _OIDC_ISSUER = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 _OIDC_ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
@@ -414,10 +416,15 @@ class LocalSigstore:
     # -- the services over HTTP --------------------------------------------------------------
 
     @contextmanager
-    def serve(self) -> Iterator[LocalServices]:
-        """Fulcio and Rekor on 127.0.0.1 and a ``ClientTrustConfig`` naming them."""
+    def serve(self, *, github_identity: str = GITHUB_WORKFLOW) -> Iterator[LocalServices]:
+        """Fulcio and Rekor on 127.0.0.1 and a ``ClientTrustConfig`` naming them.
+
+        ``LocalServices.github_env`` makes sigstore's ambient detection find a GitHub Actions
+        token for ``github_identity`` here (request token ``actions-request-token``).
+        """
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.requests = []  # type: ignore[attr-defined]
+        server.github_identity = github_identity  # type: ignore[attr-defined]
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -438,6 +445,14 @@ class LocalServices:
     url: str
     trust_config_path: Path
     requests: list[str]
+
+    @property
+    def github_env(self) -> dict[str, str]:
+        return {
+            "GITHUB_ACTIONS": "true",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "actions-request-token",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/github-actions-token",
+        }
 
 
 def identity_token(identity: str, issuer: str = EMAIL_ISSUER, *, ttl: int = 600) -> str:
@@ -461,6 +476,16 @@ def _handler(root: LocalSigstore) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            """GitHub Actions' ID-token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL) for ambient tests."""
+            self.server.requests.append(self.path)  # type: ignore[attr-defined]
+            if not self.path.startswith("/github-actions-token"):
+                self._answer(404, {"message": f"no such endpoint {self.path}"})
+            elif self.headers.get("Authorization") != "bearer actions-request-token":
+                self._answer(403, {"message": "bad request token"})
+            else:
+                self._answer(200, {"value": identity_token(self.server.github_identity, GITHUB_ISSUER)})  # type: ignore[attr-defined]
 
         def do_POST(self) -> None:
             self.server.requests.append(self.path)  # type: ignore[attr-defined]
