@@ -134,7 +134,7 @@ async def install(request: Request[Any, Any, Any]) -> Response[Any]:
     name = request.path_params["name"]
     form = await request.form()
     version = str(form.get("version") or "").strip()
-    granted = [str(g) for g in form.getall("grant")] if hasattr(form, "getall") else []
+    granted = [str(g) for g in form.getall("grant", [])]
     context = await _install_context(page, name, version or None)
     if context is None:
         return _missing(page, name)
