@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
+    "CI_ENV_VARS",
     "EMAIL_ISSUER",
     "GITHUB_ISSUER",
     "GITHUB_WORKFLOW",
@@ -53,6 +54,8 @@ __all__ = [
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITHUB_WORKFLOW = "https://github.com/acme/pii-redactor/.github/workflows/release.yml@refs/heads/main"
 EMAIL_ISSUER = "https://accounts.example.test"  # any issuer: the identity is then the "sub"/"email"
+# Where sigstore's ambient detection looks for CI credentials: clear them for deterministic tests.
+CI_ENV_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI", "GOOGLE_SERVICE_ACCOUNT_NAME")
 _OIDC_ISSUER = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 _OIDC_ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 _SCT_LIST = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")

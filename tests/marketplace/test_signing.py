@@ -26,6 +26,7 @@ from marketplace.signing import (
 from marketplace.trust import TrustSettings, trust_from_settings
 from tests.marketplace.conftest import PUBLISHER
 from tests.marketplace.sigstore_testing import (
+    CI_ENV_VARS,
     EMAIL_ISSUER,
     GITHUB_ISSUER,
     LocalServices,
@@ -34,13 +35,11 @@ from tests.marketplace.sigstore_testing import (
 )
 from tests.sandbox.helpers import make_package
 
-CI_VARS = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI", "GOOGLE_SERVICE_ACCOUNT_NAME")
-
 
 @pytest.fixture(autouse=True)
 def _no_ambient_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests decide themselves whether CI credentials are around (this may run in CI)."""
-    for name in CI_VARS:
+    for name in CI_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
 
 
