@@ -57,8 +57,6 @@ _SHELF = {
     "other": "middleware",
 }
 MAX_REVIEW = 4000
-_OIDC_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
-_OIDC_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
 
 
 class MarketplaceError(Exception):
@@ -186,40 +184,17 @@ def category_for(manifest_category: str) -> str:
 
 
 def signer_of(bundle: bytes) -> tuple[str, str]:
-    """(identity, issuer) the bundle's certificate names, read without trusting it.
-
-    Only used to learn who claims to have signed; the claim is then verified by
-    ``marketplace.signing.verify_bytes`` against exactly these values.
-    """
-    from cryptography.x509 import (
-        ObjectIdentifier,
-        OtherName,
-        RFC822Name,
-        SubjectAlternativeName,
-        UniformResourceIdentifier,
-    )
-    from sigstore.models import Bundle
+    """(identity, issuer) the bundle's certificate claims, unverified: only to pick the policy
+    ``marketplace.signing.verify_bytes`` then holds the bundle to."""
+    from marketplace.signing import VerificationError, bundle_signer
 
     try:
-        cert = Bundle.from_json(bundle).signing_certificate
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad bundle
-        raise MarketplaceError("bundle", f"not a Sigstore bundle: {exc}") from None
-    sans = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
-    names = [
-        *sans.get_values_for_type(RFC822Name),
-        *sans.get_values_for_type(UniformResourceIdentifier),
-        *(o.value.decode(errors="replace") for o in sans.get_values_for_type(OtherName)),
-    ]
-    issuer = ""
-    for ext in cert.extensions:
-        if ext.oid == ObjectIdentifier(_OIDC_ISSUER_V1):
-            issuer = ext.value.value.decode(errors="replace")
-        elif ext.oid == ObjectIdentifier(_OIDC_ISSUER_V2) and not issuer:
-            raw = ext.value.value  # DER UTF8String: tag, length, text
-            issuer = raw[2:].decode(errors="replace") if len(raw) > 2 else ""
-    if not names or not issuer:
+        claimed = bundle_signer(bundle)
+    except VerificationError as exc:
+        raise MarketplaceError("bundle", str(exc)) from None
+    if not claimed.identities or not claimed.issuer:
         raise MarketplaceError("bundle", "the bundle's certificate names no identity or issuer")
-    return names[0], issuer
+    return claimed.identities[0], claimed.issuer
 
 
 class MarketplaceService:

@@ -19,7 +19,7 @@ from core.policy_rules import parse_policy_csv
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 MEMBERS = {"admin": "ada@example.com", "user": "uma@example.com", "viewer": "vic@example.com",
-           "billing_admin": "bill@example.com"}
+           "billing_admin": "bill@example.com", "publisher": "pub@example.com"}
 ROLES = tuple(MEMBERS)
 READERS = {"admin", "user", "viewer"}
 ROUTER_USERS = {"admin", "user"}
@@ -82,6 +82,9 @@ CASES: dict[tuple[str, str], set[str]] = {
     ("/api/v1/me/keys/sy_ab12cd34", "use"): ROUTER_USERS,
     ("/ui/me/keys", "use"): ROUTER_USERS,
     ("/api/v1/me/keys", "read"): ADMIN,
+    # publish_plugins: admin, and the publisher role (nothing else for it)
+    ("/marketplace/publish", "write"): {"admin", "publisher"},
+    ("/marketplace/publish", "read"): ADMIN,
     # a path no permission covers
     ("/api/v1/something-new", "read"): ADMIN,
     ("/ui/something-new", "read"): ADMIN,
