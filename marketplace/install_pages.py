@@ -5,17 +5,15 @@ Both change the gateway, so their POSTs are admin writes under the default polic
 confirmation lists every capability the version asks for in plain words; installing needs
 each one ticked, since the sandbox runs a plugin with all it asks for or not at all. The
 installed page shows each plugin's health and metrics as this process sees them and offers
-enable/disable, upgrade, rollback and uninstall, plus the workspace's unsigned-install toggle.
+enable/disable, rollback and uninstall, and an upgrade link to the confirmation, plus the workspace's unsigned-install toggle.
 The install client (``marketplace.client``) does the checks, in order, and names the one that
 refused; this module only turns its answer into words beside the right field.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from litestar import Request, Response
 from litestar.response import Redirect
 
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["confirm_install", "include", "install", "installed_action", "installed_page"]
 
 INSTALLED = "/ui/plugins/installed"
-OPS = ("enable", "disable", "upgrade", "rollback", "uninstall", "unsigned")
+OPS = ("enable", "disable", "rollback", "uninstall", "unsigned")
 
 
 def include(config: Configurator) -> None:
@@ -43,48 +41,29 @@ def include(config: Configurator) -> None:
                     name="marketplace:installed_action")
 
 
-async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Await the client's coroutines; run its blocking calls (downloads, possibly from this
-    very server) in a thread so the event loop keeps answering."""
-    if inspect.iscoroutinefunction(fn):
-        return await fn(*args, **kwargs)
-    result = await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
-    return await result if inspect.isawaitable(result) else result
-
-
 def _refusals() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean "refused, nothing changed" (each names its check)."""
+    """The exceptions that mean "refused, nothing changed" (each names its check or URL)."""
+    from marketplace.client import InstallRefused
+    from marketplace.index import IndexError_
     from marketplace.service import MarketplaceError
     from sandbox.package import PackageError
     from sandbox.store import StoreError
 
-    found: list[type[BaseException]] = [MarketplaceError, StoreError, PackageError]
-    try:
-        from marketplace import client
-
-        found += [v for k, v in vars(client).items()
-                  if isinstance(v, type) and issubclass(v, Exception) and k.endswith("Error")]
-    except ImportError:
-        pass
-    try:
-        from marketplace.signing import VerificationError
-
-        found.append(VerificationError)
-    except ImportError:
-        pass
-    return tuple(found)
+    return (InstallRefused, IndexError_, MarketplaceError, StoreError, PackageError)
 
 
 def _why(exc: BaseException) -> str:
     check = getattr(exc, "check", None)
-    text = str(exc)
-    return f"Refused ({check}): {text}" if check and check not in text[:40] else f"Refused: {text}"
+    text = getattr(exc, "reason", None) or str(exc)
+    return f"Refused at the {check} check: {text}" if check else f"Refused: {text}"
 
 
 # -- install confirmation ------------------------------------------------------------------------
 
 
 async def _install_context(page: Page, name: str, wanted: str | None) -> dict[str, Any] | None:
+    """The version from the index, then the client's plan: every check run on the real
+    download, so the page shows what was verified (or the check that refused)."""
     entry = await page.service.get_plugin(name)
     if entry is None or not entry.versions:
         return None
@@ -94,8 +73,14 @@ async def _install_context(page: Page, name: str, wanted: str | None) -> dict[st
     chosen = chosen or entry.versions[0]
     manifest = from_builtins(chosen.manifest, source=f"published manifest of {name}")
     installed = await page.store.get(name)
-    kept = set(installed.granted) if installed else set()
-    signed = bool(entry.publisher_identity)
+    kept = set(installed.granted) & set(manifest.capabilities) if installed else set()
+    plan, refusal = None, None
+    if not page.errors:
+        try:
+            plan = await page.client.plan_install(name, chosen.version)
+        except _refusals() as exc:
+            refusal = _why(exc)
+    signed = plan.signed if plan is not None else bool(entry.publisher_identity)
     return {
         "plugin": entry.as_dict(),
         "version": {**chosen.as_dict(name), "signed": signed},
@@ -104,8 +89,9 @@ async def _install_context(page: Page, name: str, wanted: str | None) -> dict[st
         "limits": limit_rows(manifest, page.host),
         "installed": installed,
         "signed": signed,
-        "verification": ("The bundle, the publisher's identity and the sha256 are checked before "
-                         "anything is installed." if signed else "There is no signature to check."),
+        "plan": plan,
+        "checks": plan.checks if plan is not None else [],
+        "refusal": refusal,
         "unsigned_allowed": await page.service.unsigned_allowed(page.workspace),
         "values": {},
     }
@@ -129,7 +115,7 @@ async def confirm_install(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 async def install(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Plan, check and install the version with the capabilities ticked."""
+    """Install the version the checks passed, with the capabilities ticked."""
     page = Page(request)
     name = request.path_params["name"]
     form = await request.form()
@@ -141,17 +127,17 @@ async def install(request: Request[Any, Any, Any]) -> Response[Any]:
     if not page.errors:
         asked = [c["name"] for c in context["capabilities"]]
         unknown = sorted(set(granted) - set(asked))
-        missing = [c for c in asked if c not in granted]
+        missing = [c["name"] for c in context["capabilities"] if c["name"] not in granted and not c["kept"]]
         if unknown:
             page.failed("grant", f"Capabilities: {name} does not ask for {', '.join(unknown)}.")
         elif missing:
             page.failed("grant", f"Capabilities: tick every one to install; not granted: {', '.join(missing)}.")
+        elif context["plan"] is None:
+            page.failed("install", context["refusal"] or "Refused: the package could not be checked.")
     if not page.errors:
         try:
-            client = page.client
-            plan = await _call(client.plan_install, name, context["version"]["version"])
-            await _call(client.install, plan, granted=granted, workspace=page.workspace,
-                        allow_unsigned=context["unsigned_allowed"])
+            await page.client.install(context["plan"], granted=granted, workspace=page.workspace,
+                                      installed_by=page.me)
         except _refusals() as exc:
             page.failed("install", _why(exc))
     if page.errors:
@@ -235,16 +221,14 @@ async def _act(page: Page, op: str, name: str, form: Any) -> None:
         reason = None if op == "enable" else f"disabled by {page.me} in the UI"
         await page.store.set_enabled(name, op == "enable", reason)
         page.done(f"{name} is {op}d; the gateway follows within a few seconds.")
-    elif op == "upgrade":
-        await _call(page.client.upgrade, name, workspace=page.workspace)
-        page.done(f"{name} is upgraded to {await _newest(page, name)}.")
     elif op == "rollback":
-        done = await _call(page.client.rollback, name)
-        page.done(f"{name} is rolled back{' to ' + done.version if hasattr(done, 'version') else ''}.")
+        back = await page.client.rollback(name, installed_by=page.me)
+        page.done(f"{name} is rolled back to {back.version}.")
     elif op == "uninstall":
         purge = form.get("purge") == "1"
-        await _call(page.client.uninstall, name, purge=purge)
-        page.done(f"{name} is uninstalled{' and its data deleted' if purge else '; its data is kept'}.")
+        _, kept = await page.client.uninstall(name, purge=purge)
+        page.done(f"{name} is uninstalled" + (" and its data deleted." if purge else
+                  f"; its data ({kept} entr{'y' if kept == 1 else 'ies'}) is kept for a reinstall."))
 
 
 async def installed_action(request: Request[Any, Any, Any]) -> Response[Any]:

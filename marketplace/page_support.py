@@ -67,8 +67,16 @@ class Page:
     def client(self) -> Any:
         """The install client (plan, install, upgrade, rollback, uninstall)."""
         found = self.registry.state.get(CLIENT) or self.registry.get_interface(CLIENT)
-        if found is None:
-            raise RuntimeError("the marketplace install client has not started")
+        if found is None:  # cheap to make: it holds settings, and opens nothing until used
+            from marketplace import index_urls
+            from marketplace.client import MarketplaceClient
+
+            settings = self.registry.settings
+            section = self.registry.get_interface("marketplace.settings")
+            found = MarketplaceClient(
+                self.registry.db, settings.home, indexes=index_urls(settings, section),
+                trust=self.service.trust, unsigned_workspaces=section.allow_unsigned_workspaces,
+            )
         return found
 
     @property

@@ -49,7 +49,8 @@ def package(tmp_path: Path, sign_package: Callable[..., Path]) -> tuple[Path, Pa
 
 @pytest.fixture
 def client(client_for: Any, sigstore_toml: str) -> TestClient[Any]:
-    return client_for([*PLUGINS, identity_plugin(None, GRANTS)], toml=sigstore_toml)
+    # No index to download from: the confirmation shows the refusal; installs run in the browser tests.
+    return client_for([*PLUGINS, identity_plugin(None, GRANTS)], toml="[marketplace]\nindexes = []\n" + sigstore_toml)
 
 
 def token(client: TestClient[Any], who: str = ADA, path: str = "/ui/marketplace") -> str:
