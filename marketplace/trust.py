@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,10 +58,7 @@ def trust_from_settings(settings: Settings) -> TrustSettings:
     from core._settings_source import SettingsSource, convert
 
     raw = settings.sections.get("marketplace", {}).get("trust", {})
-    try:
-        return convert(raw, TrustSettings, settings.source or SettingsSource(), ("marketplace", "trust"))
-    except ValueError as exc:  # __post_init__: both paths set
-        raise TrustError(f"[marketplace.trust]: {exc}") from None
+    return convert(raw, TrustSettings, settings.source or SettingsSource(), ("marketplace", "trust"))
 
 
 _cache: dict[tuple[str, int, int], tuple[TrustedRoot, ClientTrustConfig | None]] = {}
@@ -127,19 +125,33 @@ def load_signing_config(trust: TrustSettings | None, *, staging: bool = False) -
     return _public_good(trust, staging)
 
 
+_PUBLIC_TTL_S = 3600.0  # refresh the public-good root over TUF at most hourly per process
+_public: dict[tuple[bool, bool], tuple[float, ClientTrustConfig]] = {}
+
+
 def _public_good(trust: TrustSettings, staging: bool) -> ClientTrustConfig:
+    """Sigstore's instance via TUF, kept an hour: installs must not refresh TUF each time."""
     from sigstore.models import ClientTrustConfig
 
+    key = (staging, trust.offline)
+    with _cache_lock:
+        cached = _public.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _PUBLIC_TTL_S:
+        return cached[1]
     try:
         if staging:
-            return ClientTrustConfig.staging(offline=trust.offline)
-        return ClientTrustConfig.production(offline=trust.offline)
+            config = ClientTrustConfig.staging(offline=trust.offline)
+        else:
+            config = ClientTrustConfig.production(offline=trust.offline)
     except Exception as exc:  # noqa: BLE001 - TUF/network errors: one line with the fix
         raise TrustError(
             f"{PUBLIC_GOOD}: cannot load its trust root over TUF ({_first_line(exc)}); on a "
             "machine without internet set [marketplace.trust] offline = true (cached root) or "
             "trusted_root = a TrustedRoot JSON"
         ) from None
+    with _cache_lock:
+        _public[key] = (time.monotonic(), config)
+    return config
 
 
 def _first_line(exc: BaseException) -> str:

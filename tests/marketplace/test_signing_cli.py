@@ -153,3 +153,27 @@ def test_sign_with_services_down_is_one_line(
     message = fails(capsys, "plugin", "sign", str(package), "--identity-token", identity_token("dev@example.test"),
                     "--trust-config", str(sigstore_root.trust_config_path))
     assert message == "cannot reach Fulcio at http://127.0.0.1:9: connection failed"
+
+
+def test_author_flow_with_a_real_example_package(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sigstore_services: LocalServices,
+    sigstore_root: LocalSigstore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pii-redactor built and packed, signed from "CI" (ambient GitHub Actions token), verified."""
+    import shutil
+
+    from sandbox.package import open_package, pack
+    from tests.sandbox.wasm_build import example
+
+    manifest, wasm = example("pii-redactor")
+    folder = tmp_path / "pii-redactor"
+    folder.mkdir()
+    shutil.copy(manifest, folder / "plugin.toml")
+    shutil.copy(wasm, folder / "plugin.wasm")
+    package = pack(folder, tmp_path / "dist")
+    for name, value in sigstore_services.github_env.items():
+        monkeypatch.setenv(name, value)
+    out = ok(capsys, "plugin", "sign", str(package), "--trust-config", str(sigstore_services.trust_config_path))
+    assert f"signer {PUBLISHER} (issuer {GITHUB_ISSUER})" in out
+    assert ok(capsys, *verify_args(package, sigstore_root)) == f"verified: {PUBLISHER}, {GITHUB_ISSUER}\n"
+    assert open_package(package).manifest.name == "pii-redactor"  # signing left the package alone
