@@ -152,7 +152,7 @@ def verify_bytes(
         raise VerificationError("trust", f"{(trust or TrustSettings()).describe()}: {exc}") from None
     try:
         verifier.verify_artifact(data, bundle, Identity(identity=identity, issuer=issuer))
-    except SigstoreError as exc:
+    except Exception as exc:  # noqa: BLE001 - a doctored bundle can fail in pydantic/cryptography too
         raise _explain(exc, bundle, data, identity, issuer, trust) from None
     entry = bundle.log_entry._inner
     return SignatureInfo(

@@ -202,6 +202,20 @@ def test_a_broken_log_proof_is_refused_as_bundle(
     assert "transparency log proof does not hold" in message
 
 
+def test_a_doctored_log_entry_body_is_refused_as_bundle(
+    package: Path, sign_package: Callable[..., Path], sigstore_trust: TrustSettings
+) -> None:
+    bundle = sign_package(package)
+
+    def doctor(doc: dict) -> None:
+        entry = doc["verificationMaterial"]["tlogEntries"][0]
+        entry["canonicalizedBody"] = base64.b64encode(b'{"kind": "hashedrekord"}').decode()
+
+    _edit_bundle(bundle, doctor)
+    refusal("bundle", lambda: verify_file(package, identity=PUBLISHER, issuer=GITHUB_ISSUER,
+                                          trust=sigstore_trust))
+
+
 def test_missing_and_unreadable_bundles_are_refused(package: Path, sigstore_trust: TrustSettings) -> None:
     message = refusal("bundle", lambda: verify_file(package, identity=PUBLISHER, issuer=GITHUB_ISSUER,
                                                     trust=sigstore_trust))
