@@ -8,6 +8,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import socket
 import threading
 import time
@@ -36,7 +37,7 @@ def package(
 ) -> Path:
     """``pii-redactor-VERSION.syp`` from the example's real wasm; ``edit(text)`` changes the manifest."""
     manifest, wasm = example("pii-redactor")
-    text = manifest.read_text().replace('version = "0.1.0"', f'version = "{version}"')
+    text = re.sub(r'(?m)^version = "[^"]*"', f'version = "{version}"', manifest.read_text())
     if edit is not None:
         text = edit(text)
     folder = root / f"src-{name}-{version}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
