@@ -97,6 +97,7 @@ def includeme(config: Configurator) -> None:
         extend_cli(plugin_group)
 
     async def start(registry: Registry, **_: Any) -> None:
+        from marketplace.client import MarketplaceClient
         from marketplace.service import MarketplaceService
 
         if registry.db is not None:
@@ -106,6 +107,13 @@ def includeme(config: Configurator) -> None:
                 name=section.name,
                 unsigned_workspaces=section.allow_unsigned_workspaces,
             )
+            registry.state["marketplace.client"] = MarketplaceClient(
+                registry.db,
+                registry.settings.home,
+                indexes=index_urls(registry.settings, section),
+                trust=trust,
+                unsigned_workspaces=section.allow_unsigned_workspaces,
+            )
 
     config.add_hook("startup", start, name="marketplace.start")
     config.provide("marketplace.settings", section)
@@ -113,6 +121,11 @@ def includeme(config: Configurator) -> None:
         from marketplace import server
 
         config.include(server.includeme)
+    try:
+        from marketplace.pages import include_pages
+    except ImportError:  # the UI's module: pages appear when it is there
+        return
+    config.include(include_pages)
 
     from marketplace.pages import include_pages  # the UI: browse, detail, install, installed
 

@@ -38,6 +38,9 @@ PUBLIC = {
     # auth: signing in
     "/ui/sign-in", "/ui/sign-in/mfa", "/ui/sign-in/oidc", "/ui/sign-in/oidc/callback",
     "/ui/first-run", "/ui/invite",
+    # marketplace: what a static file host would serve (publishing and reviews are guarded)
+    "/marketplace", "/marketplace/index.json", "/marketplace/plugins/{name:str}",
+    "/marketplace/packages/{name:str}/{version:str}/{file:str}",
 }
 OUTSIDER = "outsider@example.com"  # an admin, but of another workspace
 NOBODY = "nobody@example.com"  # signed in, no role anywhere
