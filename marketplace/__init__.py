@@ -126,7 +126,3 @@ def includeme(config: Configurator) -> None:
     except ImportError:  # the UI's module: pages appear when it is there
         return
     config.include(include_pages)
-
-    from marketplace.pages import include_pages  # the UI: browse, detail, install, installed
-
-    include_pages(config)
