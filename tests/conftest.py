@@ -87,9 +87,11 @@ def client_for(make_app: Callable[..., Litestar]) -> Iterator[Callable[..., Test
         client.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole run (tests open their own contexts)."""
+    """A headless Chromium per test module (tests open their own contexts). Not per session:
+    Playwright's sync API keeps an event loop running in this thread while it is open, and
+    other modules' tests call ``asyncio.run``."""
     from tests.browser.support import launched_browser
 
     with launched_browser() as launched:
