@@ -193,6 +193,11 @@ def _plugin_dict(hit: Any) -> dict[str, Any]:
 @click.option(
     "--required/--not-required", default=None, help="Whether requests fail when this plugin fails."
 )
+@click.option("--bundle", type=click.Path(dir_okay=False),
+              help="A local FILE's Sigstore bundle (default: FILE.sigstore.json).")  # fmt: skip
+@click.option("--allow-unsigned", is_flag=True,
+              help="Install an unsigned package even where the workspace does not allow it "
+                   "(it stays marked unsigned).")  # fmt: skip
 @_JSON
 @click.pass_context
 def install_command(
@@ -205,22 +210,34 @@ def install_command(
     grant: str | None,
     yes: bool,
     required: bool | None,
+    bundle: str | None,
+    allow_unsigned: bool,
     as_json: bool,
 ) -> None:
-    """Install NAME or NAME==VERSION from the marketplace (every check, in order), or a local FILE."""
-    if target.endswith(".syp") or os.path.sep in target or Path(target).is_file():
-        original = _ORIGINAL.get("install")
-        if original is None:  # pragma: no cover - the sandbox always registers one
-            raise PluginCommandError("installing a local file needs the sandbox's plugin command")
-        ctx.invoke(original, file=target, grant=grant, yes=yes, required=required, as_json=as_json)
-        return
+    """Install NAME or NAME==VERSION from the marketplace, or a local FILE (every check, in
+    order; a local file's signature is its FILE.sigstore.json, checked against --identity and
+    --issuer)."""
     from marketplace.client import InstallRefused, parse_requirement
+
+    given = _parse_grant(grant)
+    if target.endswith(".syp") or os.path.sep in target or Path(target).is_file():
+
+        async def local(client: MarketplaceClient) -> Any:
+            try:
+                plan = await client.plan_file(target, identity=identity, issuer=issuer, bundle=bundle)
+            except InstallRefused as exc:
+                raise PluginCommandError(f"install refused at check {exc}") from None
+            return await _confirm_and_install(
+                client, plan, given, grant, yes, required, workspace, as_json, allow_unsigned
+            )
+
+        _echo_installed(_run(ctx, local, indexes=indexes), as_json, "installed")
+        return
 
     try:
         name, version = parse_requirement(target)
     except ValueError as exc:
         raise PluginCommandError(str(exc)) from None
-    given = _parse_grant(grant)
 
     async def work(client: MarketplaceClient) -> Any:
         try:
@@ -331,60 +348,40 @@ async def _confirm_and_install(
     required: bool | None,
     workspace: str,
     as_json: bool,
+    allow_unsigned: bool = False,
 ) -> Any:
     from marketplace.client import InstallRefused
+    from sandbox.cli import decide_grants
 
     _describe(plan, err=as_json)
-    needed = list(plan.new_capabilities)
-    unasked = sorted(given - set(plan.capabilities))
-    if unasked:
-        raise PluginCommandError(f"--grant: {plan.name} does not ask for {', '.join(unasked)}")
-    if yes:
-        grants = set(needed)
-    elif grant is not None:
-        missing = [c for c in needed if c not in given]
-        if missing:
-            raise PluginCommandError(
-                f"{plan.name} asks for {', '.join(missing)}, not granted by --grant; nothing was installed"
-            )
-        grants = given
-    else:
-        question = f"Install {plan.name} {plan.version}" + (
-            f" and grant {', '.join(needed)}?" if needed else "?"
-        )
-        if not _confirm(question):
-            raise PluginCommandError("not granted; nothing was installed")
-        grants = set(needed)
+    grants = decide_grants(plan.manifest, list(plan.new_capabilities), given, grant, yes)
     try:
         return await client.install(
-            plan, granted=grants, workspace=workspace, required=required, installed_by=_actor()
+            plan, granted=grants, workspace=workspace, required=required, installed_by=_actor(),
+            allow_unsigned=allow_unsigned,
         )
     except InstallRefused as exc:
         raise PluginCommandError(f"install refused at check {exc}") from None
 
 
 def _describe(plan: InstallPlan, *, err: bool) -> None:
-    m = plan.manifest
+    """The sandbox's description of what is asked for, then where it came from and each check."""
+    from sandbox.cli import describe_package
+
+    kept = set(plan.capabilities) - set(plan.new_capabilities)
+    signer = f"{plan.identity} ({plan.issuer})" if plan.signed else None
+    describe_package(plan.package, plan.current, kept, err=err, signed_by=signer)
     say = lambda text: click.echo(text, err=err)
-    change = f" (replaces {plan.current.version})" if plan.current else ""
-    say(click.style(f"{m.name} {m.version}{change}", bold=True))
-    say(f"  {m.summary}")
-    say(f"  from {plan.index_url}")
+    say(f"  from {plan.index_url or 'a local file'}")
     for check in plan.checks:
         say(f"  {'ok  ' if check.passed else 'WARN'} {check.name}: {check.detail}")
-    say(f"  capabilities: {', '.join(plan.capabilities) or 'none'}"
-        + (f" (new: {', '.join(plan.new_capabilities)})" if plan.current else ""))  # fmt: skip
-    if plan.allowed_hosts:
-        say(f"  http hosts: {', '.join(plan.allowed_hosts)}")
-    limits = ", ".join(f"{k} {v}" for k, v in plan.limits.items()) or "the defaults"
-    say(f"  limits: {limits} (capped by the [sandbox] settings)")
 
 
 def _echo_installed(installed: Any, as_json: bool, word: str) -> None:
     if as_json:
         click.echo(json.dumps(installed.as_dict(), indent=2))
         return
-    mark = "signed" if installed.signed else "UNSIGNED"
+    mark = "signed" if installed.signed else "unsigned"
     click.echo(f"{word} {installed.name} {installed.version} ({mark}); {_PICKUP}")
 
 

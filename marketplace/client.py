@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.metadata
+import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from marketplace.index import (
 from marketplace.models import marketplace_installs, marketplace_kept_kv
 from marketplace.service import MarketplaceService
 from sandbox.abi import ABI_VERSION
-from sandbox.manifest import ManifestError, parse_version
+from sandbox.manifest import Manifest, ManifestError, parse_version
 from sandbox.models import sandbox_kv
 from sandbox.package import MAX_ARCHIVE, Package, PackageError, open_package, pack
 from sandbox.store import InstalledPlugin, PluginStore, StoreError, plugin_dir
@@ -335,23 +336,7 @@ class MarketplaceClient:
             checks.append(Check("signature", False, "UNSIGNED: the index lists no Sigstore bundle"))
 
         # 5. compatibility
-        if manifest.abi != ABI_VERSION:
-            raise InstallRefused(
-                "compatibility",
-                f"{name} {manifest.version} is built for ABI {manifest.abi}; this sandbox runs ABI {ABI_VERSION}",
-            )
-        if parse_version(manifest.min_host_version) > parse_version(self.host_version):
-            raise InstallRefused(
-                "compatibility",
-                f"{name} {manifest.version} needs switchyard >= {manifest.min_host_version}; this is {self.host_version}",
-            )
-        checks.append(
-            Check(
-                "compatibility",
-                True,
-                f"ABI {manifest.abi}, switchyard >= {manifest.min_host_version}",
-            )
-        )
+        checks.append(self._compatible(manifest))
         return InstallPlan(
             name=name,
             version=manifest.version,
@@ -365,6 +350,80 @@ class MarketplaceClient:
             current=await self.store.get(name),
         )
 
+    async def plan_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        identity: str | None = None,
+        issuer: str | None = None,
+        bundle: str | os.PathLike[str] | None = None,
+    ) -> InstallPlan:
+        """A local package through the same checks as a download. There is no index, so the
+        sha256 is reported, not compared; a Sigstore bundle beside the file (or ``bundle``) is
+        verified against ``identity``/``issuer``; without one the package is unsigned."""
+        source = Path(path)
+        checks: list[Check] = []
+        try:
+            package = open_package(source)
+        except PackageError as exc:
+            check = "manifest" if isinstance(exc.__context__, ManifestError) else "archive"
+            raise InstallRefused(check, str(exc)) from None
+        manifest = package.manifest
+        checks.append(Check("archive", True, f"{source.stat().st_size} bytes, safe entries"))
+        checks.append(Check("manifest", True, f"{manifest.name} {manifest.version}"))
+        checks.append(Check("sha256", True, f"{package.sha256} (a local file: no index to compare)"))
+        bundle_path = Path(bundle) if bundle else source.with_name(source.name + ".sigstore.json")
+        signed = False
+        if bundle_path.is_file():
+            if not identity or not issuer:
+                raise InstallRefused(
+                    "signature",
+                    f"{bundle_path.name} is beside the package: name its expected signer with "
+                    "--identity and --issuer",
+                )
+            from marketplace.signing import VerificationError, verify_bytes
+
+            try:
+                await asyncio.to_thread(
+                    verify_bytes, source.read_bytes(), bundle_path.read_bytes(),
+                    identity=identity, issuer=issuer, trust=self.trust,
+                )
+            except VerificationError as exc:
+                raise InstallRefused(
+                    "signature", f"{exc.check}: {exc} (expected {identity} from {issuer})"
+                ) from None
+            signed = True
+            checks.append(Check("signature", True, f"signed by {identity} ({issuer})"))
+        elif bundle:
+            raise InstallRefused("signature", f"{bundle_path}: no such bundle")
+        else:
+            checks.append(Check("signature", False, f"UNSIGNED: no {bundle_path.name} beside it"))
+        checks.append(self._compatible(manifest))
+        return InstallPlan(
+            name=manifest.name, version=manifest.version, index_url=None, entry=None,
+            package=package, signed=signed, identity=identity if signed else None,
+            issuer=issuer if signed else None, checks=checks,
+            current=await self.store.get(manifest.name),
+        )
+
+    def _compatible(self, manifest: Manifest) -> Check:
+        """Check 5: the ABI this sandbox runs and the host version the plugin needs."""
+        if manifest.abi != ABI_VERSION:
+            raise InstallRefused(
+                "compatibility",
+                f"{manifest.name} {manifest.version} is built for ABI {manifest.abi}; "
+                f"this sandbox runs ABI {ABI_VERSION}",
+            )
+        if parse_version(manifest.min_host_version) > parse_version(self.host_version):
+            raise InstallRefused(
+                "compatibility",
+                f"{manifest.name} {manifest.version} needs switchyard >= "
+                f"{manifest.min_host_version}; this is {self.host_version}",
+            )
+        return Check(
+            "compatibility", True, f"ABI {manifest.abi}, switchyard >= {manifest.min_host_version}"
+        )
+
     # -- changing ---------------------------------------------------------------------------
 
     async def install(
@@ -375,14 +434,17 @@ class MarketplaceClient:
         workspace: str | None = None,
         required: bool | None = None,
         installed_by: str = "marketplace",
+        allow_unsigned: bool = False,
     ) -> InstalledPlugin:
-        """Install what ``plan`` checked. Unsigned only where ``workspace`` allows it."""
-        if not plan.signed and not await self.policy.unsigned_allowed(workspace):
+        """Install what ``plan`` checked. Unsigned only where ``workspace`` allows it, or when
+        the admin says so for this one install (``allow_unsigned``: the CLI's flag)."""
+        if not plan.signed and not allow_unsigned and not await self.policy.unsigned_allowed(workspace):
             raise InstallRefused(
                 "signature",
                 f"{plan.name} {plan.version} is unsigned and unsigned installs are not allowed in "
                 f"workspace {workspace!r} (an admin can allow them: [marketplace] "
-                "allow_unsigned_workspaces or the marketplace page's toggle)",
+                "allow_unsigned_workspaces, the installed-plugins page's toggle, or the CLI's "
+                "--allow-unsigned for this one install)",
             )
         current = await self.store.get(plan.name)
         try:

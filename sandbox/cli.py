@@ -146,6 +146,11 @@ def pack_command(directory: str, out: str | None, as_json: bool) -> None:
     default=None,
     help="Whether requests fail when this plugin fails (default: as before, or not required).",
 )
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Install an unsigned package anyway (it stays marked unsigned).",
+)
 @_JSON
 @click.pass_context
 def install_command(
@@ -155,10 +160,17 @@ def install_command(
     yes: bool,
     required: bool | None,
     as_json: bool,
+    allow_unsigned: bool = False,
 ) -> None:
-    """Install a local .syp package (unsigned: signatures come with the marketplace)."""
+    """Install a local .syp package. Without the marketplace plugin nothing can check a
+    signature, so the package counts as unsigned and needs --allow-unsigned."""
     from sandbox.package import PackageError, open_package
 
+    if not allow_unsigned:
+        raise PluginCommandError(
+            f"{file} would install unsigned (signatures are checked by the marketplace plugin, "
+            "which is not enabled); pass --allow-unsigned to install it anyway"
+        )
     given = _parse_grant(grant)
     try:
         package = open_package(Path(file))
@@ -172,32 +184,8 @@ def install_command(
         current = await store.get(manifest.name)
         kept = set(current.granted) & set(manifest.capabilities) if current else set()
         needed = [c for c in manifest.capabilities if c not in kept]
-        unasked = sorted(given - set(manifest.capabilities))
-        if unasked:
-            raise PluginCommandError(
-                f"--grant: {manifest.name} does not ask for {', '.join(unasked)}; "
-                f"it asks for {', '.join(manifest.capabilities) or 'nothing'}"
-            )
-        _describe(package, current, kept, err=as_json)
-        if yes:
-            grants = set(needed)
-        elif grant is not None:
-            missing = [c for c in needed if c not in given]
-            if missing:
-                raise PluginCommandError(
-                    f"{manifest.name} asks for {', '.join(missing)}, not granted by --grant; "
-                    "nothing was installed"
-                )
-            grants = given
-        else:
-            question = (
-                f"Grant {', '.join(needed)} and install {manifest.name} {manifest.version}?"
-                if needed
-                else f"Install {manifest.name} {manifest.version}?"
-            )
-            if not _confirm(question):
-                raise PluginCommandError("not granted; nothing was installed")
-            grants = set(needed)
+        describe_package(package, current, kept, err=as_json)
+        grants = decide_grants(manifest, needed, given, grant, yes)
         try:
             return await store.install(
                 package, granted=grants, required=required, signed=False, installed_by=_actor()
@@ -306,10 +294,47 @@ def _parse_grant(grant: str | None) -> set[str]:
     return set(names)
 
 
-def _describe(
-    package: Package, current: InstalledPlugin | None, kept: set[str], *, err: bool
+def decide_grants(
+    manifest: Manifest, needed: list[str], given: set[str], grant: str | None, yes: bool
+) -> set[str]:
+    """What the admin grants: everything with --yes, exactly --grant, or what they confirm.
+    Anything short of what the package needs installs nothing."""
+    unasked = sorted(given - set(manifest.capabilities))
+    if unasked:
+        raise PluginCommandError(
+            f"--grant: {manifest.name} does not ask for {', '.join(unasked)}; "
+            f"it asks for {', '.join(manifest.capabilities) or 'nothing'}"
+        )
+    if yes:
+        return set(needed)
+    if grant is not None:
+        missing = [c for c in needed if c not in given]
+        if missing:
+            raise PluginCommandError(
+                f"{manifest.name} asks for {', '.join(missing)}, not granted by --grant; "
+                "nothing was installed"
+            )
+        return given
+    question = (
+        f"Grant {', '.join(needed)} and install {manifest.name} {manifest.version}?"
+        if needed
+        else f"Install {manifest.name} {manifest.version}?"
+    )
+    if not _confirm(question):
+        raise PluginCommandError("not granted; nothing was installed")
+    return set(needed)
+
+
+def describe_package(
+    package: Package,
+    current: InstalledPlugin | None,
+    kept: set[str],
+    *,
+    err: bool,
+    signed_by: str | None = None,
 ) -> None:
-    """What the admin is about to allow, in words; on stderr when stdout carries JSON."""
+    """What the admin is about to allow, in words; on stderr when stdout carries JSON.
+    ``signed_by`` names a verified signer; None means unsigned (said loudly)."""
     m: Manifest = package.manifest
 
     def say(text: str = "", **style: Any) -> None:
@@ -341,7 +366,10 @@ def _describe(
     shown = ", ".join(p for p in parts if p) or "the defaults"
     say(f"  limits: {shown} (capped by the [sandbox] settings)")
     say(f"  sha256 {package.sha256}")
-    say("  UNSIGNED: a local package; nobody vouches for where it came from", bold=True)
+    if signed_by:
+        say(f"  signed by {signed_by}")
+    else:
+        say("  UNSIGNED: nobody vouches for where this package came from", bold=True)
 
 
 def _confirm(question: str) -> bool:

@@ -31,6 +31,7 @@ from sandbox.store import plugin_dir
 from tests.core.db_fixtures import pg
 from tests.marketplace.index_support import (
     OTHER,
+    PUBLISHER,
     build_app,
     package,
     served,
@@ -327,3 +328,51 @@ async def test_uninstall_keeps_data_unless_purged(database: Database, tmp_path: 
         assert kept == 0 and await client.kept_keys("pii-redactor") == 0
         await install_with_data()
         assert await kv() == []
+
+
+# -- a local file: the same checks, its bundle beside it -------------------------------------
+
+
+async def test_a_local_file_is_checked_like_a_download(database: Database, tmp_path: Path) -> None:
+    client = client_for(database, tmp_path / "home", "http://127.0.0.1:9/unused.json")
+    syp = package(tmp_path)
+    sign(syp)  # writes pii-redactor-0.1.0.syp.sigstore.json beside it
+
+    with pytest.raises(InstallRefused) as no_signer:
+        await client.plan_file(syp)
+    assert no_signer.value.check == "signature" and "--identity and --issuer" in str(no_signer.value)
+    with pytest.raises(InstallRefused) as wrong:
+        await client.plan_file(syp, identity=OTHER, issuer=GITHUB_ISSUER)
+    assert wrong.value.check == "signature" and str(wrong.value).startswith("signature: identity")
+
+    plan = await client.plan_file(syp, identity=PUBLISHER, issuer=GITHUB_ISSUER)
+    assert [c.name for c in plan.checks] == ["archive", "manifest", "sha256", "signature", "compatibility"]
+    assert plan.signed and plan.identity == PUBLISHER
+    installed = await client.install(plan, granted=plan.capabilities, workspace="default")
+    assert installed.signed
+
+    # The same name and version with one word changed, carrying the original's bundle.
+    changed = package(tmp_path / "changed", edit=lambda text: text.replace("Masks", "Hides", 1))
+    assert changed.read_bytes() != syp.read_bytes()
+    changed.with_name(changed.name + ".sigstore.json").write_bytes(
+        syp.with_name(syp.name + ".sigstore.json").read_bytes()
+    )
+    with pytest.raises(InstallRefused) as refused:
+        await client.plan_file(changed, identity=PUBLISHER, issuer=GITHUB_ISSUER)
+    assert refused.value.check == "signature" and str(refused.value).startswith("signature: digest")
+
+
+async def test_an_unsigned_local_file_needs_an_explicit_choice(
+    database: Database, tmp_path: Path
+) -> None:
+    client = client_for(database, tmp_path / "home", "http://127.0.0.1:9/unused.json")
+    plan = await client.plan_file(package(tmp_path))
+    assert not plan.signed and plan.checks[3].passed is False
+    with pytest.raises(InstallRefused) as refused:
+        await client.install(plan, granted=plan.capabilities, workspace="default")
+    assert refused.value.check == "signature" and "--allow-unsigned" in str(refused.value)
+    assert await client.store.get("pii-redactor") is None
+    installed = await client.install(
+        plan, granted=plan.capabilities, workspace="default", allow_unsigned=True
+    )
+    assert installed.signed is False  # and it stays marked

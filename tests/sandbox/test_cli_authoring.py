@@ -105,7 +105,7 @@ def test_a_new_plugin_builds_passes_its_test_packs_and_installs(
 
     ok(capsys, "db", "upgrade")
     assert "installed word-guard 0.1.0 (unsigned)" in ok(
-        capsys, "plugin", "install", str(syp), "--yes"
+        capsys, "plugin", "install", str(syp), "--allow-unsigned", "--yes"
     )
     [row] = listed(capsys)
     assert (row["name"], row["granted"], row["enabled"]) == ("word-guard", ["config", "log"], True)

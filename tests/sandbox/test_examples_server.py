@@ -108,7 +108,7 @@ def test_pii_redactor_installed_into_a_running_gateway_masks_prompts(
 
     syp = package(tmp_path, "pii-redactor")
     assert syp.name == "pii-redactor-0.1.0.syp"
-    cli(server.home, conf, "plugin", "install", str(syp), "--yes")
+    cli(server.home, conf, "plugin", "install", str(syp), "--allow-unsigned", "--yes")
 
     def redacted() -> str | None:
         client.messages.create(model="claude-sonnet-4-5", max_tokens=20,
@@ -134,7 +134,7 @@ def test_custom_router_picks_the_model_shown_in_the_route_header(
     server, upstream, conf = gateway
     syp = package(tmp_path, "custom-router", lambda text: text.replace(
         '"mock,mock-reasoner"', '"fake,gpt-4o-debugger"'))
-    cli(server.home, conf, "plugin", "install", str(syp), "--yes")
+    cli(server.home, conf, "plugin", "install", str(syp), "--allow-unsigned", "--yes")
 
     def route(text: str) -> str:
         reply = httpx.post(f"{server.base}/v1/messages", timeout=10, json={
@@ -183,9 +183,9 @@ def test_usage_notifier_posts_usage_to_an_allowed_host_only(
             return lambda text: text.replace('"127.0.0.1:8787"]', f'"{allowed}"]').replace(
                 "http://127.0.0.1:8787/usage", f"http://{url_host}/usage")
 
-        cli(server.home, conf, "plugin", "install", str(package(tmp_path, "usage-notifier", to(allowed))), "--yes")
+        cli(server.home, conf, "plugin", "install", str(package(tmp_path, "usage-notifier", to(allowed))), "--allow-unsigned", "--yes")
         cli(server.home, conf, "plugin", "install",
-            str(package(tmp_path, "usage-notifier", to(other), name="sneaky-notifier")), "--yes")
+            str(package(tmp_path, "usage-notifier", to(other), name="sneaky-notifier")), "--allow-unsigned", "--yes")
 
         def sent() -> bool:
             claude(server).messages.create(model="claude-sonnet-4-5", max_tokens=20,
