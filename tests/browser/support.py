@@ -6,6 +6,7 @@ skipped with the reason, not failed. The ``browser`` fixture lives in tests/conf
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,3 +56,42 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
         for v in result["violations"]
     ]
+
+
+class Visitor:
+    """One person's browser tab. Every page it lands on is checked: no axe violations and no
+    sideways scrolling at the tab's width."""
+
+    def __init__(self, browser: Any, base: str, width: int = 1280) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.page = self.context.new_page()
+        self.base, self.width = base, width
+        self.checked: list[str] = []
+
+    def open(self, path_or_url: str) -> Any:
+        url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
+        response = self.page.goto(url)
+        self.check()
+        return response
+
+    def check(self) -> None:
+        self.page.wait_for_load_state("networkidle")
+        violations = axe_violations(self.page)
+        assert violations == [], f"{self.page.url}: {json.dumps(violations, indent=1)}"
+        wide = self.page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= self.width, f"{self.page.url} scrolls sideways at {self.width} px ({wide} px)"
+        self.checked.append(self.page.url)
+
+    def post_form(self, path: str, fields: dict[str, str]) -> int:
+        """A write the way this page's own scripts would send it: same cookies, CSRF header."""
+        return self.page.evaluate(
+            """async ([path, fields]) => {
+                const headers = JSON.parse(document.body.getAttribute('hx-headers') || '{}');
+                const reply = await fetch(path, {method: 'POST', headers, body: new URLSearchParams(fields)});
+                return reply.status;
+            }""",
+            [path, fields],
+        )
+
+    def close(self) -> None:
+        self.context.close()

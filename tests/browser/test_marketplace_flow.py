@@ -8,7 +8,6 @@ nothing on any page, at 1280 px and at 320 px.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.support import axe_violations, require_browser
+from tests.browser.support import Visitor, require_browser
 from tests.core.server_helpers import SWITCHYARD, LoggedServer, cli_env, serve_with_output
 from tests.marketplace.sigstore_testing import GITHUB_ISSUER, default_root, sign_for_tests
 from tests.plugins.auth.test_first_run_server import first_admin_links
@@ -58,31 +57,13 @@ def wait_for(check: Callable[[], Any], what: str, seconds: float = 20) -> Any:
         time.sleep(0.2)
 
 
-class Visitor:
-    """One person's browser tab; every page it lands on is checked with axe."""
-
-    def __init__(self, browser: Any, base: str, width: int = 1280) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
-        self.page = self.context.new_page()
-        self.base, self.width = base, width
-        self.checked: list[str] = []
-
-    def open(self, path_or_url: str) -> Any:
-        url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
-        response = self.page.goto(url)
-        self.check()
-        return response
-
-    def check(self) -> None:
-        self.page.wait_for_load_state("networkidle")
-        violations = axe_violations(self.page)
-        assert violations == [], f"{self.page.url}: {json.dumps(violations, indent=1)}"
-        wide = self.page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= self.width, f"{self.page.url} scrolls sideways at {self.width} px ({wide} px)"
-        self.checked.append(self.page.url)
-
-    def close(self) -> None:
-        self.context.close()
+def wait_for_key(base: str, key: str) -> None:
+    """A key made by another process (the CLI) reaches the server on its next key refresh."""
+    wait_for(
+        lambda: httpx.get(f"{base}/api/v1/me", headers={"x-api-key": key}, timeout=5).status_code
+        == 200,
+        "the server to accept the new key",
+    )
 
 
 def sign_in_first_admin(admin: Visitor, server: LoggedServer) -> None:
@@ -136,6 +117,7 @@ def test_browse_install_see_traffic_change_disable_uninstall(
     try:
         sign_in_first_admin(admin, server)
         key = cli(home, conf, "keys", "create", "--user", ADMIN, "--workspace", WORKSPACE).strip()
+        wait_for_key(server.base, key)
         syp = pack_example(tmp_path)
         sign_for_tests(syp, PUBLISHER, GITHUB_ISSUER)
         cli(home, conf, "plugin", "publish", str(syp), "--index", f"{server.base}/marketplace/",

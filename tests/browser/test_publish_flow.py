@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import require_browser
+from tests.browser.support import Visitor, require_browser
 from tests.browser.test_marketplace_flow import (
     WORKSPACE,
-    Visitor,
     cli,
     config,
     sign_in_first_admin,
     wait_for,
+    wait_for_key,
 )
 from tests.core.server_helpers import LoggedServer, serve_with_output
 from tests.marketplace.sigstore_testing import EMAIL_ISSUER, default_root, identity_token
@@ -60,6 +60,7 @@ def author_publishes(home: Path, conf: Path, base: str, work: Path) -> Path:
                                 identity_token(AUTHOR, EMAIL_ISSUER), "--trust-config",
                                 str(services.trust_config_path), "--json"))
     assert signed["identity"] == AUTHOR and Path(signed["bundle"]).is_file()
+    wait_for_key(base, key)
     cli(home, conf, "plugin", "publish", str(syp), "--index", f"{base}/marketplace/", "--api-key", key)
     return syp
 

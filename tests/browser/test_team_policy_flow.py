@@ -9,14 +9,13 @@ find nothing on any page either person visits.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.support import axe_violations, require_browser
+from tests.browser.support import Visitor, require_browser
 from tests.core.server_helpers import LoggedServer, serve_with_output
 from tests.plugins.auth.test_first_run_server import first_admin_links
 
@@ -32,43 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
     home = tmp_path_factory.mktemp("team-flow") / "home"
     with serve_with_output(home, "--workers", "2") as running:
         yield running
-
-
-class Visitor:
-    """One person's browser tab; every page it lands on is checked with axe."""
-
-    def __init__(self, browser: Any, base: str, width: int = 1280) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
-        self.page = self.context.new_page()
-        self.base = base
-        self.checked: list[str] = []
-
-    def open(self, path_or_url: str) -> Any:
-        url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
-        response = self.page.goto(url)
-        self.check()
-        return response
-
-    def check(self) -> None:
-        self.page.wait_for_load_state("networkidle")
-        violations = axe_violations(self.page)
-        where = self.page.url
-        assert violations == [], f"{where}: {json.dumps(violations, indent=1)}"
-        self.checked.append(where)
-
-    def post_form(self, path: str, fields: dict[str, str]) -> int:
-        """A write the way this page's own scripts would send it: same cookies, CSRF header."""
-        return self.page.evaluate(
-            """async ([path, fields]) => {
-                const headers = JSON.parse(document.body.getAttribute('hx-headers') || '{}');
-                const reply = await fetch(path, {method: 'POST', headers, body: new URLSearchParams(fields)});
-                return reply.status;
-            }""",
-            [path, fields],
-        )
-
-    def close(self) -> None:
-        self.context.close()
 
 
 def set_password(page: Any) -> None:
