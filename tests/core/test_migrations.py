@@ -4,34 +4,31 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Column,
-    Connection,
     Integer,
     MetaData,
     String,
     Table,
-    create_engine,
     inspect,
-    pool,
 )
 
 from core import migrate
-from core.db import NAMING_CONVENTION, async_url, sync_url
+from core.db import NAMING_CONVENTION, async_url
 from core.migrate import MigrationError, MigrationSource
 
 try:
     from .db_fixtures import pg, sample_plugin
+    from .db_fixtures.schema import connect, drift
+    from .db_fixtures.schema import table_names as tables
 except ImportError:  # tests/core is no package: pytest put this folder on sys.path instead
     from db_fixtures import pg, sample_plugin
+    from db_fixtures.schema import connect, drift
+    from db_fixtures.schema import table_names as tables
 
 pg_url = pg.pg_url
 db_url = pg.db_url
@@ -41,28 +38,6 @@ HEADS = ["core_0002", "sample_plugin_0002"]
 
 def sources() -> list[MigrationSource]:
     return [migrate.kernel_source(), sample_plugin.source()]
-
-
-@contextmanager
-def connect(url: str) -> Iterator[Connection]:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
-
-
-def tables(url: str) -> set[str]:
-    with connect(url) as connection:
-        return set(inspect(connection).get_table_names())
-
-
-def drift(url: str, metadata: MetaData) -> list[object]:
-    """What autogenerate would change: the `alembic check` of our migrations against models."""
-    with connect(url) as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, metadata))
 
 
 def test_upgrade_creates_every_branch(db_url: str) -> None:

@@ -5,31 +5,17 @@ future, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect, pool
-
 from core import migrate
 from core.app import build_registry
-from core.db import sync_url
 from core.settings import load_settings
 from tests.core.db_fixtures import pg
+from tests.core.db_fixtures.schema import drift as schema_drift
+from tests.core.db_fixtures.schema import table_names
 
 pg_url = pg.pg_url
 db_url = pg.db_url
 
 
-@contextmanager
-def connect(url: str) -> Iterator[Connection]:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
 
 
 def discovered_sources(url: str) -> list[migrate.MigrationSource]:
@@ -39,14 +25,9 @@ def discovered_sources(url: str) -> list[migrate.MigrationSource]:
 
 
 def drift(url: str, sources: list[migrate.MigrationSource]) -> list[object]:
-    with connect(url) as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, migrate.combined_metadata(sources)))
+    return schema_drift(url, migrate.combined_metadata(sources))
 
 
-def table_names(url: str) -> set[str]:
-    with connect(url) as connection:
-        return set(inspect(connection).get_table_names())
 
 
 def test_every_plugin_branch_matches_its_models_and_moves_alone(db_url: str) -> None:

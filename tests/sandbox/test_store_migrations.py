@@ -3,34 +3,20 @@ goes down and up alone, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect, pool
+from sqlalchemy import inspect
 
 from core import migrate
-from core.db import sync_url
+from tests.core.db_fixtures.schema import connect
+from tests.core.db_fixtures.schema import drift as schema_drift
 from tests.sandbox.conftest import sources
 
 TABLES = {"sandbox_plugins", "sandbox_kv"}
 
 
-@contextmanager
-def connect(url: str) -> Iterator[Connection]:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
 
 
 def drift(url: str) -> list[object]:
-    with connect(url) as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, migrate.combined_metadata(sources())))
+    return schema_drift(url, migrate.combined_metadata(sources()))
 
 
 def test_the_branch_matches_the_models_and_goes_down_and_up_alone(db_url: str) -> None:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, create_engine, inspect, pool
+from sqlalchemy import inspect
 
 from core import migrate
-from core.db import sync_url
+from tests.core.db_fixtures.schema import connect, drift
 from tests.plugins.auth.helpers import sources
 
 AUTH_TABLES = {
@@ -24,21 +19,8 @@ AUTH_TABLES = {
 }
 
 
-@contextmanager
-def connect(url: str) -> Iterator[Connection]:
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            yield connection
-    finally:
-        engine.dispose()
 
 
-def drift(url: str, metadata: MetaData) -> list[object]:
-    """What `alembic check` would report: differences between the database and the models."""
-    with connect(url) as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, metadata))
 
 
 def test_auth_is_its_own_branch(db_url: str) -> None:
