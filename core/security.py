@@ -219,6 +219,25 @@ def _scope_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+def may_open(request: ASGIConnection[Any, Any, Any, Any], path: str) -> bool:
+    """Whether a GET of ``path`` would pass the guard for this request's identity and
+    workspace: the UI hides links that would only answer 403. The guard stays the check."""
+    registry: Registry = request.app.state.registry
+    rules: AccessRules | None = registry.state.get("security.access")
+    path = urlsplit(path).path or "/"
+    if rules is None or rules.is_public(path, path):
+        return True
+    identity = identity_of(request)
+    if identity is None:
+        return False
+    if rules.is_signed_in("GET", path):
+        return True
+    permissions, workspace = registry.permissions, workspace_of(request)
+    if permissions is None or workspace is None:
+        return False
+    return permissions.enforce(identity.subject, workspace, path, "read")
+
+
 def _check_key_scopes(identity: Identity, path: str) -> None:
     """An API key limited to some paths (its scopes that start with "/", key-match patterns)
     reaches only those, on every route: a key scoped to ``/v1/*`` cannot mint itself an

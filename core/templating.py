@@ -48,6 +48,14 @@ def _csrf_token(request: Request[Any, Any, Any]) -> str:
     return token if isinstance(token, str) else ""
 
 
+def _visible_nav(request: Request[Any, Any, Any], registry: Registry) -> list[Any]:
+    """The nav items this person may open, in order (a link that answers 403 is noise)."""
+    from core.security import may_open
+
+    items = sorted(registry.nav, key=lambda item: (item.order, item.title))
+    return [item for item in items if may_open(request, str(item.href))]
+
+
 def _pop_flashes(request: Request[Any, Any, Any]) -> list[Flash]:
     if "session" not in request.scope:
         return []
@@ -83,7 +91,7 @@ class Templates:
         context: dict[str, Any] = {
             "request": request,
             "request_path": request.url.path,
-            "nav_items": sorted(registry.nav, key=lambda item: (item.order, item.title)),
+            "nav_items": _visible_nav(request, registry),
             "flashes": _pop_flashes(request),
             "csrf_token": _csrf_token(request),
             "csrf_field_name": CSRF_FIELD,

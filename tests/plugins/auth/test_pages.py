@@ -382,3 +382,19 @@ def test_a_workspace_only_the_policy_knows_is_a_warning_not_an_error(client_for:
         assert page.status_code == 200, path
         assert "Workspace &#39;default&#39; has roles in the policy but does not exist" in page.text
         assert ops(page.text) == set(), path
+
+
+def nav_links(html: str) -> list[str]:
+    nav = html[html.index('<nav aria-label="Main"'):]
+    nav = nav[: nav.index("</nav>")]
+    return re.findall(r'class="nav-link" href="([^"]+)"', nav)
+
+
+def test_the_nav_shows_only_what_each_role_may_open(client: TestClient[Any]) -> None:
+    admin = nav_links(As(client, ADMIN).get("/ui/").text)
+    viewer = nav_links(As(client, VIEWER).get("/ui/").text)
+    assert {"/ui/keys", "/ui/members", "/ui/policy"} <= set(admin)
+    assert "/ui/members" in viewer and "/ui/policy" in viewer  # read-only pages
+    assert "/ui/keys" not in viewer and "/ui/me/keys" not in viewer  # they would answer 403
+    for href in viewer:
+        assert As(client, VIEWER).get(href).status_code == 200, href
