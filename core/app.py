@@ -25,6 +25,7 @@ from core import probes, security
 from core.configurator import Configurator
 from core.db import Database, record_plugin_states
 from core.discovery import PluginSpec, discover, include_plugins
+from core.fastpath import install_fast_paths
 from core.home import derive_secret, prepare_home, secret_key
 from core.jobs import start_scheduler, stop_scheduler
 from core.registry import Registry, ViewRegistration
@@ -99,7 +100,7 @@ def app_from_registry(registry: Registry) -> Litestar:
         )
         for s in registry.static
     ]
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         state=_state(registry),
         lifespan=[_lifespan],
@@ -133,6 +134,9 @@ def app_from_registry(registry: Registry) -> Litestar:
         ),
         debug=False,
     )
+    rules = registry.state["security.access"]
+    install_fast_paths(app, [r.handler for r in registry.routes], lambda path: rules.is_public(path, path))
+    return app
 
 
 def _state(registry: Registry) -> Any:

@@ -15,7 +15,9 @@ from plugins.routing.validation import validate
 
 __all__ = ["ENDPOINTS"]
 
-_UNCHECKED = {"exclude_from_csrf": True, "skip_session": True}
+# Public (keys are checked here, errors in the client's API shape), no session, no CSRF, and
+# served through the kernel's fast path ahead of Litestar's middleware (core/fastpath.py).
+_UNCHECKED = {"exclude_from_csrf": True, "skip_session": True, "fast_path": True}
 
 
 def _gateway(scope: dict[str, Any]) -> Any:
