@@ -495,8 +495,11 @@ class SandboxHost:
                 response.update(answer.response)
 
     async def on_usage(self, event: UsageEvent) -> None:
+        plugins = self._by_hook.get("on_usage")
+        if not plugins:
+            return
         payload = {"usage": msgspec.to_builtins(event)}
-        for plugin in self._by_hook.get("on_usage", ()):
+        for plugin in plugins:
             try:
                 await self._call(plugin, "on_usage", payload)
             except PluginFault:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -57,11 +58,32 @@ class GatewayRequest:
     started: float
     session_id: str | None = None
     stream: bool = False
-    token_estimate: int = 0
     scenario: str | None = None
     provider: str | None = None
     model: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    # The input-token estimate is counted on first use: counting a Claude Code request costs
+    # more than the rest of routing it, and most requests never need it.
+    _tokens: int | None = field(default=None, repr=False)
+    _count_tokens: Callable[[], int] | None = field(default=None, repr=False)
+
+    @property
+    def token_estimate(self) -> int:
+        """Input tokens, estimated offline (plugins/routing/TOKENS.md); 0 when unknown."""
+        if self._tokens is None:
+            if self._count_tokens is None:
+                return 0
+            self._tokens = self._count_tokens()
+        return self._tokens
+
+    @token_estimate.setter
+    def token_estimate(self, value: int) -> None:
+        self._tokens = value
+
+    @property
+    def counted_tokens(self) -> int:
+        """The estimate if something already counted it, else 0 (never counts)."""
+        return self._tokens or 0
 
 
 class UsageEvent(Event, frozen=True, kw_only=True):

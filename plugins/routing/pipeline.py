@@ -84,6 +84,7 @@ class Gateway:
                 session_id=session_id(body),
                 stream=bool(body.get("stream")),
             )
+            req._count_tokens = lambda: count_request_tokens(req.body)  # until decide() knows more
             for hook in self._on_request:
                 await _maybe_await(hook(request=req))
             await self.forward(req, await self.decide(req), send)
@@ -139,16 +140,15 @@ class Gateway:
                 )
 
     async def decide(self, req: GatewayRequest) -> Decision:
-        """Route hooks first, then the rules. Work the rules do not need is skipped: token
-        counting only when long-context routing is on (or a route hook may look), and an
-        OpenAI body is translated only when a content rule is configured."""
+        """Route hooks first, then the rules. Work the rules do not need is skipped: tokens
+        are counted only when long-context routing or a hook reads ``req.token_estimate``,
+        and an OpenAI body is translated only when a content rule is configured."""
         router = self.config.router
         content_rules = any((router.long_context, router.background, router.think, router.web_search, router.image))
         canonical = req.body
         if req.client_api == "openai" and content_rules:
             canonical = self._anthropic_body(req, str(req.body.get("model", "")))
-        if router.long_context or self._route:
-            req.token_estimate = count_request_tokens(canonical)
+        req._count_tokens = lambda: count_request_tokens(canonical)
         for hook in self._route:
             chosen = await _maybe_await(hook(request=req))
             if chosen is not None:
@@ -158,7 +158,7 @@ class Gateway:
             raise GatewayError(400, f"model: unknown provider {model.split(',', 1)[0]!r} in {model!r}",
                                param="model", error_type="invalid_request_error")
         previous = await self.sessions.get(req.session_id) if router.long_context else 0
-        return choose(canonical, req.token_estimate, self.config, previous)
+        return choose(canonical, req.token_estimate if router.long_context else 0, self.config, previous)
 
     async def forward(self, req: GatewayRequest, decision: Decision, send: Any) -> None:
         """Try the decision, then the scenario's fallbacks, until one answers."""
@@ -234,9 +234,9 @@ class Gateway:
         if req.client_api == api:
             return AnthropicPassthrough() if api == "anthropic" else OpenAIPassthrough()
         if api == "openai":
-            return translate.OpenAIToAnthropicStream(model=model, input_tokens_estimate=req.token_estimate)
+            return translate.OpenAIToAnthropicStream(model=model, input_tokens_estimate=req.counted_tokens)
         if api == "gemini":
-            gemini = translate.GeminiToAnthropicStream(model=model, input_tokens_estimate=req.token_estimate)
+            gemini = translate.GeminiToAnthropicStream(model=model, input_tokens_estimate=req.counted_tokens)
             if req.client_api == "anthropic":
                 return gemini
             return Chain(gemini, translate.AnthropicToOpenAIStream(model=model, include_usage=include_usage))
@@ -316,7 +316,7 @@ class Gateway:
         if status == 200 and not input_tokens:  # the provider reported none: estimate
             input_tokens = req.token_estimate or count_request_tokens(req.body)
         if status == 200:
-            self.sessions.record(req.session_id, input_tokens or req.token_estimate)
+            self.sessions.record(req.session_id, input_tokens or req.counted_tokens)
         event = UsageEvent(
             request_id=req.request_id, workspace=req.principal.workspace, key_id=req.principal.key_id,
             user=req.principal.user, client_api=req.client_api, scenario=req.scenario or "none",
