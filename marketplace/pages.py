@@ -16,7 +16,6 @@ from markupsafe import Markup
 
 from core.templating import flash
 from marketplace.page_support import Page, capability_rows, limit_rows
-from marketplace.readme import render_readme
 from sandbox.manifest import from_builtins
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ async def _plugin_context(page: Page, name: str, wanted: str | None) -> dict[str
         "version": version,
         "versions": [{**v.as_dict(name), "signed": signed} for v in entry.versions],
         "manifest": manifest,
-        "readme_html": Markup(render_readme(chosen.readme)) if chosen.readme else None,
+        "readme_html": Markup(_render_readme(chosen.readme)) if chosen.readme else None,
         "capabilities": capability_rows(manifest.capabilities),
         "http_hosts": list(manifest.http.allowed_hosts) if manifest.http else [],
         "limits": limit_rows(manifest, page.host),
@@ -206,3 +205,10 @@ async def review(request: Request[Any, Any, Any]) -> Response[Any]:
             flash(request, item.message, item.category)
         return Redirect(f"/ui/marketplace/{name}#reviews", status_code=303)
     return page.render("marketplace/detail.html", context, title=name, fragment="marketplace/_reviews.html")
+
+
+def _render_readme(text: str) -> str:
+    """markdown-it loads on the first detail page, not with every worker."""
+    from marketplace.readme import render_readme
+
+    return render_readme(text)

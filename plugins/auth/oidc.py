@@ -19,26 +19,17 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
-from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from joserfc import jwt
-from joserfc.errors import (
-    BadSignatureError,
-    ExpiredTokenError,
-    InvalidClaimError,
-    InvalidKeyIdError,
-    JoseError,
-    MissingClaimError,
-)
-from joserfc.jwk import KeySet
 from litestar import Request, Response
 from litestar.response import Redirect
 from sqlalchemy import select
+
+if TYPE_CHECKING:  # authlib, joserfc and httpx load on the first single sign-on, not at start
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc.jwk import KeySet
 
 from plugins.auth.links import INVITE, claim_creating_user, find_link
 from plugins.auth.models import users
@@ -97,6 +88,8 @@ class OidcClient:
         self._keys: KeySet | None = None
 
     def _oauth(self, **kwargs: Any) -> AsyncOAuth2Client:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         return AsyncOAuth2Client(timeout=self.settings.timeout_seconds, **kwargs)
 
     async def metadata(self) -> dict[str, Any]:
@@ -117,6 +110,8 @@ class OidcClient:
         return data
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        import httpx
+
         try:
             async with httpx.AsyncClient(timeout=self.settings.timeout_seconds) as client:
                 response = await client.get(url)
@@ -129,6 +124,9 @@ class OidcClient:
         return data
 
     async def _key_set(self, *, refresh: bool = False) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         if self._keys is None or refresh:
             meta = await self.metadata()
             try:
@@ -139,6 +137,8 @@ class OidcClient:
 
     async def authorization_url(self, redirect_uri: str) -> tuple[str, dict[str, str]]:
         """Where to send the browser, and what to remember until the callback."""
+        from authlib.common.security import generate_token
+
         meta = await self.metadata()
         pending = {
             "state": secrets.token_urlsafe(24),
@@ -196,6 +196,16 @@ class OidcClient:
         return await self.verify_id_token(id_token, pending["nonce"])
 
     async def verify_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
+        from joserfc import jwt
+        from joserfc.errors import (
+            BadSignatureError,
+            ExpiredTokenError,
+            InvalidClaimError,
+            InvalidKeyIdError,
+            JoseError,
+            MissingClaimError,
+        )
+
         try:
             try:
                 decoded = jwt.decode(id_token, await self._key_set(), algorithms=_ALGORITHMS)
