@@ -8,6 +8,7 @@ same URL.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -242,18 +243,24 @@ async def record_plugin_states(db: Database, states: Sequence[tuple[str, str, st
     ``last_seen`` becomes now; ``first_seen`` is set only when a plugin is new, so the
     plugins page can say since when it has been installed. Select-then-write in one
     transaction keeps it dialect-neutral; when another instance starting at the same moment
-    inserts the same plugin first, the second attempt finds the row and updates it.
+    inserts the same plugin first, the second attempt finds the row and updates it. On
+    SQLite two such transactions can also collide when both upgrade their read to a write
+    ("database is locked", which the busy timeout does not cover): the loser tries again.
     """
     latest = {name: (version, error) for name, version, error in states}
     if not latest:
         return
-    for attempt in (1, 2):
+    for attempt in range(1, 6):
         try:
             await _write_plugin_states(db, latest)
             return
         except IntegrityError:
-            if attempt == 2:
+            if attempt >= 2:
                 raise
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 5:
+                raise
+            await asyncio.sleep(0.02 * attempt)
 
 
 async def _write_plugin_states(db: Database, latest: dict[str, tuple[str, str | None]]) -> None:
