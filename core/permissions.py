@@ -59,6 +59,8 @@ __all__ = [
 log = logging.getLogger("switchyard.permissions")
 
 SYSTEM_ACTOR = "system"
+# casbin logs the whole model at INFO each time an enforcer is built (every reload): noise.
+logging.getLogger("casbin").setLevel(logging.WARNING)
 _CACHE_LIMIT = 50_000
 _PG_LOCK_KEY = zlib.crc32(b"switchyard:policy")
 
