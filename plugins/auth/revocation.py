@@ -11,6 +11,12 @@ The message carries only prefixes, never a decision: the database stays the one 
 message that arrives late, twice or out of order cannot resurrect a key. Messages lost while
 an instance was disconnected are covered by a full reload on reconnecting, and the periodic
 reload stays as the safety net. Publishing never fails the change that triggered it.
+
+Session revocations (sign-out, sign out everywhere, the CLI's ``users sign-out``) travel the
+same way on a second channel, :data:`SESSION_CHANNEL`: the message names session digests
+and/or user ids, and every instance drops those entries from its
+:class:`~plugins.auth.sessions.SessionStore` cache, so its next lookup reads the revoked row
+instead of trusting the cache for up to ``session_cache_seconds``.
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from plugins.auth.keys import KeyCache
+    from plugins.auth.sessions import SessionStore
 
-__all__ = ["CHANNEL", "KeyChanges", "publish_once"]
+__all__ = ["CHANNEL", "SESSION_CHANNEL", "KeyChanges", "publish_once"]
 
 log = logging.getLogger("switchyard.auth")
 CHANNEL = "switchyard:auth:keys"
+SESSION_CHANNEL = "switchyard:auth:sessions"
 _MAX_BACKOFF = 30.0
 
 
@@ -50,10 +58,19 @@ class KeyChanges:
     ``cache``; ``stop()`` ends it and closes the connection.
     """
 
-    def __init__(self, url: str, cache: KeyCache | None = None, *, channel: str = CHANNEL) -> None:
+    def __init__(
+        self,
+        url: str,
+        cache: KeyCache | None = None,
+        *,
+        channel: str = CHANNEL,
+        session_channel: str = SESSION_CHANNEL,
+    ) -> None:
         self.url = url
         self.cache = cache
+        self.sessions: SessionStore | None = None  # set by the sign-in side at start-up
         self.channel = channel
+        self.session_channel = session_channel
         self.origin = secrets.token_hex(8)  # this instance: its own messages are already applied
         self.client_name = f"switchyard-auth-{self.origin}"  # how it shows in CLIENT LIST
         self.subscribed = asyncio.Event()  # set while the subscription is live (tests wait on it)
@@ -80,6 +97,22 @@ class KeyChanges:
             log.warning(
                 "could not announce key change on Redis (%s); other instances pick it "
                 "up on their next key reload",
+                exc,
+            )
+
+    async def publish_sessions(
+        self, digests: Iterable[str] = (), user_ids: Iterable[int] = ()
+    ) -> None:
+        """Announce revoked sessions (by digest) or every session of users (by id)."""
+        body = json.dumps(
+            {"from": self.origin, "digests": sorted(set(digests)), "users": sorted(set(user_ids))}
+        )
+        try:
+            await self._redis().publish(self.session_channel, body)
+        except Exception as exc:  # noqa: BLE001 - never fail the sign-out itself
+            log.warning(
+                "could not announce a session revocation on Redis (%s); other instances "
+                "apply it within [auth] session_cache_seconds",
                 exc,
             )
 
@@ -117,15 +150,21 @@ class KeyChanges:
         while True:
             pubsub = self._redis().pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.session_channel)
                 if connected_before and self.cache is not None:
                     # Messages may have been missed while disconnected: reload everything.
                     await self.cache.refresh_quietly()
+                if connected_before and self.sessions is not None:
+                    self.sessions.forget()  # and look every session up afresh
                 connected_before = True
                 self.subscribed.set()
                 backoff = 0.5
                 async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    if message.get("type") != "message":
+                        continue
+                    if _text(message.get("channel")) == self.session_channel:
+                        self._apply_sessions(message["data"])
+                    else:
                         await self._apply(message["data"])
             except asyncio.CancelledError:
                 raise
@@ -158,6 +197,24 @@ class KeyChanges:
             log.warning("could not apply a key change from another instance", exc_info=True)
             return
         self.applied += 1
+
+    def _apply_sessions(self, data: Any) -> None:
+        try:
+            body = json.loads(data)
+            origin = body["from"]
+            digests = [str(d) for d in body.get("digests") or ()]
+            user_ids = [int(u) for u in body.get("users") or ()]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log.warning("ignored a malformed session message on %s: %r", self.session_channel, data)
+            return
+        if origin == self.origin or self.sessions is None:
+            return
+        self.sessions.forget(digests=digests, user_ids=user_ids)
+        self.applied += 1
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def publish_once(url: str, prefixes: Iterable[str] | None, *, channel: str = CHANNEL) -> None:

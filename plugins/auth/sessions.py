@@ -9,7 +9,9 @@ revoked. A leaked table signs nobody in.
 
 The ``identify`` hook runs on every guarded request, so lookups are cached in memory for a
 few seconds (``[auth] session_cache_seconds``). Revocations made in this process drop the
-cache entry at once; those made by another instance apply when the entry ages out.
+cache entry at once; those made by another instance apply when the entry ages out, or at once
+when ``redis.url`` is set: the store's ``announce`` callback publishes every revocation and
+each instance's subscriber calls :meth:`SessionStore.forget` (:mod:`plugins.auth.revocation`).
 ``last_seen_at`` is written at most once a minute per session, not on every request.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +43,9 @@ SESSION_KEY = "sid"
 _FLASHES = "_flashes"  # where core.templating.flash queues messages
 _TOUCH_EVERY = timedelta(seconds=60)
 _MAX_CACHED = 10_000
+
+# announce(digests, user_ids): tell other instances which sessions ended (KeyChanges)
+Announcer = Callable[[Iterable[str], Iterable[int]], Awaitable[None]]
 
 
 def _utcnow() -> datetime:
@@ -87,6 +92,7 @@ class SessionStore:
         self.clock = clock
         self.monotonic = monotonic
         self._cache: dict[str, tuple[SessionInfo | None, float]] = {}
+        self.announce: Announcer | None = None
 
     async def create(
         self,
@@ -142,6 +148,8 @@ class SessionStore:
                 .values(revoked_at=self.clock())
             )
         self._cache[digest] = (None, self.monotonic())
+        if self.announce is not None:
+            await self.announce([digest], [])
 
     async def revoke_user(self, user_id: int, *, keep: str | None = None) -> int:
         """End every session of a user (except the one whose token is ``keep``); how many."""
@@ -156,7 +164,20 @@ class SessionStore:
         for digest, (info, _) in list(self._cache.items()):
             if info is not None and info.user_id == user_id and digest != kept:
                 self._cache[digest] = (None, self.monotonic())
+        if self.announce is not None:
+            await self.announce([], [user_id])
         return int(result.rowcount or 0)
+
+    def forget(self, *, digests: Iterable[str] = (), user_ids: Iterable[int] = ()) -> None:
+        """Drop cache entries (another instance revoked them); no arguments: drop them all.
+        The next lookup reads the row, so a late or repeated message cannot revive a session."""
+        digests, users_gone = set(digests), set(user_ids)
+        if not digests and not users_gone:
+            self._cache.clear()
+            return
+        for digest, (info, _) in list(self._cache.items()):
+            if digest in digests or (info is not None and info.user_id in users_gone):
+                self._cache.pop(digest, None)
 
     async def list_for_user(self, user_id: int) -> list[SessionInfo]:
         """The user's live, signed-in sessions, most recently used first."""

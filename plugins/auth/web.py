@@ -52,14 +52,19 @@ def includeme(config: Configurator, settings: AuthSettings, keys: KeyCache) -> N
     async def start(registry: Registry, **_: Any) -> None:
         assert registry.db is not None
         key = secret_key(registry.settings.home)
+        sessions = SessionStore(
+            registry.db,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_max_hours),
+            cache_seconds=settings.session_cache_seconds,
+        )
+        changes = registry.state.get("auth.key_changes")  # set when redis.url is
+        if changes is not None:  # revocations reach every instance (plugins.auth.revocation)
+            changes.sessions = sessions
+            sessions.announce = changes.publish_sessions
         registry.state["auth.accounts"] = signin.Accounts(
             registry.db,
-            sessions=SessionStore(
-                registry.db,
-                idle=timedelta(minutes=settings.session_idle_minutes),
-                absolute=timedelta(hours=settings.session_max_hours),
-                cache_seconds=settings.session_cache_seconds,
-            ),
+            sessions=sessions,
             mfa=Mfa(
                 registry.db,
                 totp_key=derive_secret(key, "auth.totp"),
