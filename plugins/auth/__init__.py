@@ -54,6 +54,9 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     signin_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10
     lockout_threshold: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 5
     lockout_minutes: Annotated[int, msgspec.Meta(ge=1, le=10_080)] = 15
+    # Reverse proxies whose X-Forwarded-For is believed (IP addresses or CIDR networks): the
+    # client address for the rate limit and session records (plugins.auth.proxies).
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # [auth.oidc]: single sign-on with an OpenID Connect provider (plugins.auth.oidc).
     oidc: OidcSettings | None = None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy import delete, insert, or_, select, true, update
 
 from core.db import Database
 from plugins.auth.models import sessions, users
+from plugins.auth.proxies import Network, client_address
 
 __all__ = [
     "SESSION_KEY",
@@ -297,7 +298,7 @@ def start_cookie_session(request: Any, token: str, **extra: Any) -> None:
     request.set_session({SESSION_KEY: token, **extra, **({_FLASHES: flashes} if flashes else {})})
 
 
-def client_ip(connection: Any) -> str:
-    """The peer address (forwarded headers are not trusted: no proxy is configured as safe)."""
-    client = connection.scope.get("client")
-    return str(client[0]) if client else "unknown"
+def client_ip(connection: Any, trusted: Sequence[Network] = ()) -> str:
+    """The client's address: the peer, or behind a trusted proxy the right-most untrusted
+    ``X-Forwarded-For`` entry (:mod:`plugins.auth.proxies`)."""
+    return client_address(connection, trusted)

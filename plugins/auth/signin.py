@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from core.templating import Templates, flash
 from plugins.auth.credentials import hash_password, password_needs_rehash, verify_password
 from plugins.auth.mfa import Mfa
 from plugins.auth.models import users
+from plugins.auth.proxies import Network
 from plugins.auth.sessions import (
     SessionInfo,
     SessionStore,
@@ -85,6 +86,7 @@ class Accounts:
         mfa: Mfa,
         lock: AccountLock,
         limiter: MemoryLimiter | RedisLimiter,
+        trusted_proxies: Sequence[Network] = (),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.db = db
@@ -92,6 +94,7 @@ class Accounts:
         self.mfa = mfa
         self.lock = lock
         self.limiter = limiter
+        self.trusted_proxies = tuple(trusted_proxies)
         self.clock = clock
         self._dummy_hash: str | None = None
 
@@ -113,11 +116,15 @@ class Accounts:
         info = await self.sessions.lookup(token)
         return info if info is not None and not info.mfa_passed else None
 
+    def client_ip(self, request: Any) -> str:
+        """The client's address, read through ``[auth] trusted_proxies``."""
+        return client_ip(request, self.trusted_proxies)
+
     # -- passwords ------------------------------------------------------------------------
 
     async def throttled(self, request: Any) -> str | None:
         """The message to show when this address tried too often, else None (and counted)."""
-        wait = await self.limiter.hit(f"ip:{client_ip(request)}")
+        wait = await self.limiter.hit(f"ip:{self.client_ip(request)}")
         return None if wait is None else TOO_MANY.format(wait=_seconds_text(wait))
 
     async def check_password(self, email: str, password: str) -> Outcome:
@@ -173,7 +180,7 @@ class Accounts:
         old = session_token(request)
         if old is not None:
             await self.sessions.revoke(old)
-        agent, ip = request.headers.get("user-agent", ""), client_ip(request)
+        agent, ip = request.headers.get("user-agent", ""), self.client_ip(request)
         if totp:
             token = await self.sessions.create(
                 user_id, mfa_passed=False, user_agent=agent, ip=ip, lifetime=MFA_STEP_TTL

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from core.home import derive_secret, secret_key
 from plugins.auth import oidc, onboarding, security_page, signin
 from plugins.auth.mfa import Mfa
+from plugins.auth.proxies import parse_trusted_proxies
 from plugins.auth.sessions import SessionStore, session_token
 from plugins.auth.throttle import AccountLock, make_limiter
 
@@ -48,6 +49,7 @@ def includeme(config: Configurator, settings: AuthSettings, keys: KeyCache) -> N
     database, which the registry gets after every plugin was included)."""
     oidc_client = oidc.OidcClient(settings.oidc) if settings.oidc is not None else None
     limiter = make_limiter(config.settings.redis.url, settings.signin_attempts_per_minute)
+    proxies = parse_trusted_proxies(settings.trusted_proxies, config.settings)
 
     async def start(registry: Registry, **_: Any) -> None:
         assert registry.db is not None
@@ -76,6 +78,7 @@ def includeme(config: Configurator, settings: AuthSettings, keys: KeyCache) -> N
                 lock_for=timedelta(minutes=settings.lockout_minutes),
             ),
             limiter=limiter,
+            trusted_proxies=proxies,
         )
         if oidc_client is not None:
             registry.state["auth.oidc"] = oidc_client
