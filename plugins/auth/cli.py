@@ -149,6 +149,58 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     )
 
 
+@users.command("reset-mfa")
+@click.argument("email")
+@_JSON
+@click.pass_context
+def users_reset_mfa(ctx: click.Context, email: str, as_json: bool) -> None:
+    """Turn EMAIL's two-step sign-in (TOTP) off and delete their recovery codes, for someone
+    who lost their authenticator; they sign in with the password alone and set it up again."""
+    from plugins.auth.mfa import reset_mfa
+
+    async def work(service: Any) -> tuple[Any, bool, int]:
+        user = await service.get_user(email)
+        return (user, *await reset_mfa(service.db, user.id))
+
+    user, was_on, codes = _run(ctx, work)
+    if as_json:
+        _echo_json({"email": user.email, "totp_was_on": was_on, "recovery_codes_deleted": codes})
+    elif was_on:
+        click.echo(
+            f"two-step sign-in is off for {user.email} ({codes} unused recovery code(s) "
+            "deleted); they can set it up again on /ui/me/security"
+        )
+    else:
+        click.echo(f"two-step sign-in was not on for {user.email}; nothing changed")
+
+
+@users.command("sign-out")
+@click.argument("email")
+@_JSON
+@click.pass_context
+def users_sign_out(ctx: click.Context, email: str, as_json: bool) -> None:
+    """End every session of EMAIL (their API keys keep working)."""
+    from plugins.auth.sessions import SessionStore
+
+    async def work(service: Any) -> tuple[Any, int]:
+        user = await service.get_user(email)
+        # idle and absolute limits do not matter for revoking
+        store = SessionStore(service.db, idle=timedelta(hours=1), absolute=timedelta(hours=1))
+        if service.changes is not None:
+            store.announce = service.changes.publish_sessions
+        return user, await store.revoke_user(user.id)
+
+    user, ended = _run(ctx, work)
+    if as_json:
+        _echo_json({"email": user.email, "sessions_ended": ended})
+        return
+    if _settings(ctx).redis.url:
+        when = "running servers refuse them at once (announced on Redis)"
+    else:
+        when = "running servers refuse them within [auth] session_cache_seconds (5 s by default)"
+    click.echo(f"signed {user.email} out of {ended} session(s); {when}")
+
+
 # -- workspaces and members ---------------------------------------------------------------
 
 

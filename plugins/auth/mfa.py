@@ -178,13 +178,7 @@ class Mfa:
 
     async def disable(self, user_id: int) -> None:
         """Turn TOTP off and drop the recovery codes (the caller checked the password)."""
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(totp_secret=None, totp_enabled_at=None, totp_last_step=None)
-            )
-            await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+        await reset_mfa(self.db, user_id)
 
     # -- checking -------------------------------------------------------------------------
 
@@ -289,3 +283,28 @@ def _matching_step(secret: str, code: str, now: datetime, *, after: int | None) 
         if hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
+
+
+async def reset_mfa(db: Database, user_id: int) -> tuple[bool, int]:
+    """Turn TOTP off and delete the recovery codes (needs no keys: ``switchyard users
+    reset-mfa`` runs it). Whether TOTP was on, and how many unused recovery codes went."""
+    async with db.engine.begin() as conn:
+        was_on = (
+            await conn.execute(
+                select(users.c.totp_enabled_at.is_not(None)).where(users.c.id == user_id)
+            )
+        ).scalar()
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(totp_secret=None, totp_enabled_at=None, totp_last_step=None)
+        )
+        unused = (
+            await conn.execute(
+                delete(recovery_codes).where(
+                    recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None)
+                )
+            )
+        ).rowcount
+        await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+    return bool(was_on), int(unused or 0)

@@ -367,3 +367,122 @@ class _AnyTime:
 
 
 ANY_TIME = _AnyTime()
+
+
+def _in_database(work: Any) -> Any:
+    """Run ``work(db)`` against the database the commands use (SWITCHYARD_HOME's)."""
+    import asyncio
+
+    from core.db import Database
+    from core.settings import load_settings
+
+    async def go() -> Any:
+        db = Database(load_settings(None).database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def test_reset_mfa_turns_totp_off_and_deletes_recovery_codes(upgraded: Any, capsys: Any) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert, select, update
+
+    from plugins.auth.models import recovery_codes, users
+
+    user_id = out_json(capsys, "users", "create", "ann@example.com")["id"]
+    now = datetime.now(UTC)
+
+    async def enable(db: Any) -> None:  # what confirming TOTP on the security page leaves
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(totp_secret="sealed", totp_enabled_at=now, totp_last_step=1)
+            )
+            for n in range(3):
+                await conn.execute(
+                    insert(recovery_codes).values(
+                        user_id=user_id, code_hash=f"h{n}", created_at=now,
+                        used_at=now if n == 0 else None,
+                    )
+                )  # fmt: skip
+
+    async def state(db: Any) -> tuple[Any, int]:
+        async with db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.totp_secret, users.c.totp_enabled_at).where(
+                        users.c.id == user_id
+                    )
+                )
+            ).one()
+            count = (
+                await conn.execute(select(func.count()).select_from(recovery_codes))
+            ).scalar_one()
+        return tuple(row), count
+
+    _in_database(enable)
+    assert ok(capsys, "users", "reset-mfa", "Ann@Example.com") == (
+        "two-step sign-in is off for ann@example.com (2 unused recovery code(s) deleted); "
+        "they can set it up again on /ui/me/security\n"
+    )
+    assert _in_database(state) == ((None, None), 0)
+    assert out_json(capsys, "users", "reset-mfa", "ann@example.com") == {
+        "email": "ann@example.com",
+        "totp_was_on": False,
+        "recovery_codes_deleted": 0,
+    }
+    assert "was not on for ann@example.com; nothing changed" in ok(
+        capsys, "users", "reset-mfa", "ann@example.com"
+    )
+
+
+def test_sign_out_ends_every_session_of_the_user(upgraded: Any, capsys: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert, select
+
+    from plugins.auth.models import sessions
+
+    ann = out_json(capsys, "users", "create", "ann@example.com")["id"]
+    bob = out_json(capsys, "users", "create", "bob@example.com")["id"]
+    now = datetime.now(UTC)
+
+    async def sign_in(db: Any) -> None:
+        async with db.engine.begin() as conn:
+            for n, user_id in enumerate((ann, ann, bob)):
+                await conn.execute(
+                    insert(sessions).values(
+                        id=f"{n:064x}", user_id=user_id, created_at=now, last_seen_at=now,
+                        expires_at=now + timedelta(hours=1), mfa_passed=True,
+                        user_agent="", ip="",
+                    )
+                )  # fmt: skip
+
+    async def live(db: Any) -> list[int]:
+        async with db.engine.connect() as conn:
+            query = select(sessions.c.user_id).where(sessions.c.revoked_at.is_(None))
+            return sorted((await conn.execute(query)).scalars())
+
+    _in_database(sign_in)
+    assert ok(capsys, "users", "sign-out", "ann@example.com") == (
+        "signed ann@example.com out of 2 session(s); running servers refuse them within "
+        "[auth] session_cache_seconds (5 s by default)\n"
+    )
+    assert _in_database(live) == [bob]
+    assert out_json(capsys, "users", "sign-out", "ann@example.com") == {
+        "email": "ann@example.com",
+        "sessions_ended": 0,
+    }
+
+
+@pytest.mark.parametrize("command", ["reset-mfa", "sign-out"])
+def test_user_commands_name_an_unknown_email(upgraded: Any, capsys: Any, command: str) -> None:
+    code, out, err = run(capsys, "users", command, "nobody@example.com")
+    assert (code, out) == (1, "")
+    assert err.startswith("switchyard: error: "), err
+    assert "nobody@example.com" in err and len(err.strip().splitlines()) == 1
