@@ -44,6 +44,7 @@ log = logging.getLogger("switchyard.routing")
 _ENCODE = msgspec.json.encode
 _DECODE = msgspec.json.decode
 _FORWARDED_ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
+KEY_VERIFIER = "auth.api_keys"  # the interface the auth plugin provides
 
 
 class Gateway:
@@ -108,14 +109,26 @@ class Gateway:
         configured = self.config.api_key
         if configured and key and hmac.compare_digest(key.encode(), configured.encode()):
             return Principal(key_id="config")
-        verifier = self.registry.get_interface("auth.api_keys")
+        verifier = self.registry.get_interface(KEY_VERIFIER)
         if verifier is not None and key:
             principal = verifier.verify(key)
             if principal is not None:
                 return principal
+        if not configured and verifier is None and self._key_plugin_failed():
+            raise GatewayError(
+                503, "API keys cannot be checked: a plugin that provides them failed to load "
+                "(see /ui/plugins or `switchyard plugins`)", error_type="api_error",
+            )
         if not configured and (verifier is None or not getattr(verifier, "required", True)):
             return Principal()
         raise GatewayError(401, "invalid x-api-key" if key else "missing API key: send x-api-key or Authorization: Bearer")
+
+    def _key_plugin_failed(self) -> bool:
+        """Fail closed: with no verifier because the plugin that provides ``auth.api_keys``
+        (the ``auth`` plugin: interfaces are named after their plugin) failed to load, a typo
+        in its settings must not turn the gateway into the open, keyless default."""
+        report = self.registry.plugins.get(KEY_VERIFIER.split(".", 1)[0])
+        return report is not None and report.status == "failed"
 
     def authorize(self, principal: Principal, path: str, model: Any = None) -> None:
         """A user's key must be allowed ``use`` on the path by the workspace's policy, and
@@ -130,7 +143,7 @@ class Gateway:
                     error_type="permission_error",
                 )
         if principal.scopes:
-            verifier = self.registry.get_interface("auth.api_keys")
+            verifier = self.registry.get_interface(KEY_VERIFIER)
             allows = getattr(verifier, "allows", None)
             name = model if isinstance(model, str) else None
             if allows is None or not allows(principal, path, name):

@@ -172,3 +172,17 @@ def test_least_latency_prefers_the_fastest_key() -> None:
 @pytest.mark.parametrize("value,expected", [("2", 2.0), ("0", 0.0), ("soon", None), (None, None)])
 def test_retry_after_parsing(value: str | None, expected: float | None) -> None:
     assert _retry_after({"retry-after": value} if value is not None else {}) == expected
+
+
+def test_a_broken_key_plugin_closes_the_gateway_instead_of_opening_it(client_for: Any) -> None:
+    """A typo in the auth plugin's settings makes it fail to load; with no key verifier the
+    gateway would otherwise be the open, keyless default. It refuses instead, and says why."""
+
+    def auth(config: Configurator) -> None:
+        raise ValueError("auth.trusted_proxies[0]: 'nonsense' is not an IP address")
+
+    client = client_for([ROUTING, ("auth", auth)])
+    assert client.app.state.registry.plugins["auth"].status == "failed"
+    reply = ask(client, "x", headers={"x-api-key": "anything"})
+    assert reply.status_code == 503
+    assert "API keys cannot be checked" in reply.json()["error"]["message"]
