@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from core.discovery import ENTRY_POINT_GROUP
 from sandbox.models import metadata
 from sandbox.store import MIGRATIONS, PluginStore
 from tests.core.db_fixtures import pg
+from tests.core.db_fixtures.migrated import migrated_fixtures
 
 pg_url = pg.pg_url
 db_url = pg.db_url
@@ -25,17 +25,7 @@ def sources() -> list[migrate.MigrationSource]:
     return [migrate.kernel_source(), migrate.MigrationSource("sandbox", metadata, MIGRATIONS)]
 
 
-@pytest.fixture
-def migrated_url(db_url: str) -> str:
-    migrate.upgrade(db_url, sources())
-    return db_url
-
-
-@pytest.fixture
-async def database(migrated_url: str) -> AsyncIterator[Database]:
-    db = Database(migrated_url)
-    yield db
-    await db.dispose()
+migrated_url, database = migrated_fixtures(sources)
 
 
 @pytest.fixture

@@ -4,16 +4,14 @@ and the service wired to a key cache as the plugin wires them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from core import migrate
 from core.db import Database
 from core.permissions import Permissions
 from plugins.auth.keys import KeyCache
 from plugins.auth.service import AuthService
 from tests.core.db_fixtures import pg
+from tests.core.db_fixtures.migrated import migrated_fixtures
 from tests.plugins.auth.helpers import Clock, sources
 
 pg_url = pg.pg_url
@@ -25,17 +23,7 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def migrated_url(db_url: str) -> str:
-    migrate.upgrade(db_url, sources())
-    return db_url
-
-
-@pytest.fixture
-async def database(migrated_url: str) -> AsyncIterator[Database]:
-    db = Database(migrated_url)
-    yield db
-    await db.dispose()
+migrated_url, database = migrated_fixtures(sources)
 
 
 @pytest.fixture
