@@ -230,22 +230,41 @@ def may_open(request: ASGIConnection[Any, Any, Any, Any], path: str) -> bool:
     identity = identity_of(request)
     if identity is None:
         return False
-    if rules.is_signed_in("GET", path):
-        return True
-    permissions, workspace = registry.permissions, workspace_of(request)
-    if permissions is None or workspace is None:
-        return False
-    return permissions.enforce(identity.subject, workspace, path, "read")
+    refusal = _refusal(rules, registry.permissions, identity, workspace_of(request), "GET", path, path, "read")
+    return refusal is None
 
 
-def _check_key_scopes(identity: Identity, path: str) -> None:
-    """An API key limited to some paths (its scopes that start with "/", key-match patterns)
-    reaches only those, on every route: a key scoped to ``/v1/*`` cannot mint itself an
-    unlimited key through ``/api/v1/me/keys``. Other scope kinds (``model:...``) belong to
-    the plugins that define them."""
-    paths = [scope for scope in identity.scopes if scope.startswith("/")]
-    if paths and not any(_scope_regex(pattern).fullmatch(path) for pattern in paths):
-        raise PermissionDeniedException(detail=f"this API key's scopes do not allow {path}")
+def _refusal(
+    rules: AccessRules,
+    permissions: Permissions | None,
+    identity: Identity,
+    workspace: str | None,
+    method: str,
+    path: str,
+    template: str,
+    action: str,
+) -> HTTPException | None:
+    """The guard's decision once it knows who asks and where (None: allowed). One function,
+    so the nav's "may open" answers exactly as the guard does."""
+    scoped = [scope for scope in identity.scopes if scope.startswith("/")]
+    if scoped and not any(_scope_regex(pattern).fullmatch(path) for pattern in scoped):
+        # An API key limited to some paths reaches only those, on every route: a key scoped
+        # to /v1/* cannot mint itself an unlimited key through /api/v1/me/keys. Other scope
+        # kinds (model:...) belong to the plugins that define them.
+        return PermissionDeniedException(detail=f"this API key's scopes do not allow {path}")
+    if rules.is_signed_in(method, template):
+        return None
+    if permissions is None or not permissions.loaded:
+        return ServiceUnavailableException(
+            detail="permissions are not loaded from the database (run `switchyard db upgrade`)"
+        )
+    if workspace is None:
+        return PermissionDeniedException(detail=f"{identity.subject} holds no role in any workspace")
+    if not permissions.enforce(identity.subject, workspace, path, action):
+        return PermissionDeniedException(
+            detail=f"{identity.subject} may not {action} {path} in workspace {workspace!r}"
+        )
+    return None
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -263,20 +282,10 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     permissions = registry.permissions
     workspace = resolve_workspace(connection, identity, permissions)
     _state(connection)[_WORKSPACE] = workspace
-    _check_key_scopes(identity, path)
-    if rules.is_signed_in(method, template):
-        return
-    if permissions is None or not permissions.loaded:
-        raise ServiceUnavailableException(
-            detail="permissions are not loaded from the database (run `switchyard db upgrade`)"
-        )
-    if workspace is None:
-        raise PermissionDeniedException(detail=f"{identity.subject} holds no role in any workspace")
     action = handler.opt.get("action") or ("read" if method in SAFE_METHODS else "write")
-    if not permissions.enforce(identity.subject, workspace, path, action):
-        raise PermissionDeniedException(
-            detail=f"{identity.subject} may not {action} {path} in workspace {workspace!r}"
-        )
+    refusal = _refusal(rules, permissions, identity, workspace, method, path, template, action)
+    if refusal is not None:
+        raise refusal
 
 
 class CSRFMiddleware(_LitestarCSRFMiddleware):
