@@ -50,7 +50,14 @@ from marketplace.service import MarketplaceService
 from sandbox.abi import ABI_VERSION
 from sandbox.manifest import Manifest, ManifestError, parse_version
 from sandbox.models import sandbox_kv
-from sandbox.package import MAX_ARCHIVE, Package, PackageError, open_package, pack
+from sandbox.package import (
+    MAX_ARCHIVE,
+    Package,
+    PackageError,
+    open_package,
+    pack,
+    read_package_file,
+)
 from sandbox.store import InstalledPlugin, PluginStore, StoreError, plugin_dir
 
 if TYPE_CHECKING:
@@ -320,18 +327,8 @@ class MarketplaceClient:
                 bundle = await asyncio.to_thread(fetch, bundle_url, MAX_BUNDLE, what="bundle")
             except IndexError_ as exc:
                 raise InstallRefused("signature", str(exc)) from None
-            from marketplace.signing import VerificationError, verify_bytes
-
-            try:
-                await asyncio.to_thread(
-                    verify_bytes, data, bundle, identity=who, issuer=via, trust=self.trust
-                )
-            except VerificationError as exc:
-                raise InstallRefused(
-                    "signature", f"{exc.check}: {exc} (expected {who} from {via})"
-                ) from None
+            checks.append(await self._verified(data, bundle, who, via))
             signed = True
-            checks.append(Check("signature", True, f"signed by {who} ({via})"))
         else:
             checks.append(Check("signature", False, "UNSIGNED: the index lists no Sigstore bundle"))
 
@@ -364,12 +361,13 @@ class MarketplaceClient:
         source = Path(path)
         checks: list[Check] = []
         try:
-            package = open_package(source)
+            data = read_package_file(source)  # read once: what is verified is what installs
+            package = open_package(source, data=data)
         except PackageError as exc:
             check = "manifest" if isinstance(exc.__context__, ManifestError) else "archive"
             raise InstallRefused(check, str(exc)) from None
         manifest = package.manifest
-        checks.append(Check("archive", True, f"{source.stat().st_size} bytes, safe entries"))
+        checks.append(Check("archive", True, f"{len(data)} bytes, safe entries"))
         checks.append(Check("manifest", True, f"{manifest.name} {manifest.version}"))
         checks.append(Check("sha256", True, f"{package.sha256} (a local file: no index to compare)"))
         bundle_path = Path(bundle) if bundle else source.with_name(source.name + ".sigstore.json")
@@ -381,19 +379,8 @@ class MarketplaceClient:
                     f"{bundle_path.name} is beside the package: name its expected signer with "
                     "--identity and --issuer",
                 )
-            from marketplace.signing import VerificationError, verify_bytes
-
-            try:
-                await asyncio.to_thread(
-                    verify_bytes, source.read_bytes(), bundle_path.read_bytes(),
-                    identity=identity, issuer=issuer, trust=self.trust,
-                )
-            except VerificationError as exc:
-                raise InstallRefused(
-                    "signature", f"{exc.check}: {exc} (expected {identity} from {issuer})"
-                ) from None
+            checks.append(await self._verified(data, bundle_path.read_bytes(), identity, issuer))
             signed = True
-            checks.append(Check("signature", True, f"signed by {identity} ({issuer})"))
         elif bundle:
             raise InstallRefused("signature", f"{bundle_path}: no such bundle")
         else:
@@ -405,6 +392,20 @@ class MarketplaceClient:
             issuer=issuer if signed else None, checks=checks,
             current=await self.store.get(manifest.name),
         )
+
+    async def _verified(self, data: bytes, bundle: bytes, identity: str, issuer: str) -> Check:
+        """Check 4: the Sigstore bundle over ``data``, signed by ``identity`` from ``issuer``."""
+        from marketplace.signing import VerificationError, verify_bytes
+
+        try:
+            await asyncio.to_thread(
+                verify_bytes, data, bundle, identity=identity, issuer=issuer, trust=self.trust
+            )
+        except VerificationError as exc:
+            raise InstallRefused(
+                "signature", f"{exc.check}: {exc} (expected {identity} from {issuer})"
+            ) from None
+        return Check("signature", True, f"signed by {identity} ({issuer})")
 
     def _compatible(self, manifest: Manifest) -> Check:
         """Check 5: the ABI this sandbox runs and the host version the plugin needs."""

@@ -130,6 +130,18 @@ def pack(source_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     return target
 
 
+def read_package_file(path: str | os.PathLike[str]) -> bytes:
+    """A package file's bytes, refusing an oversized one before reading it."""
+    source = Path(path)
+    try:
+        size = source.stat().st_size
+    except OSError as exc:
+        raise PackageError(f"{source}: {exc.strerror or exc}") from None
+    if size > MAX_ARCHIVE:
+        raise PackageError(f"{source.name}: {size} bytes, over the {_size(MAX_ARCHIVE)} limit")
+    return source.read_bytes()
+
+
 def open_package(path: str | os.PathLike[str], data: bytes | None = None) -> Package:
     """Read and check a ``.syp``; ``data`` (the file's bytes, if already read) avoids a re-read.
 
@@ -137,13 +149,7 @@ def open_package(path: str | os.PathLike[str], data: bytes | None = None) -> Pac
     """
     source = Path(path)
     if data is None:
-        try:
-            size = source.stat().st_size
-        except OSError as exc:
-            raise PackageError(f"{source}: {exc.strerror or exc}") from None
-        if size > MAX_ARCHIVE:
-            raise PackageError(f"{source.name}: {size} bytes, over the {_size(MAX_ARCHIVE)} limit")
-        data = source.read_bytes()
+        data = read_package_file(source)
     if len(data) > MAX_ARCHIVE:
         raise PackageError(f"{source.name}: {len(data)} bytes, over the {_size(MAX_ARCHIVE)} limit")
     try:
