@@ -273,6 +273,13 @@ def workspaces_members(ctx: click.Context, slug: str, as_json: bool) -> None:
     )
 
 
+def _echo_member(member: Any, as_json: bool) -> None:
+    if as_json:
+        _echo_json(member.as_dict())
+    else:
+        click.echo(f"{member.user} is now {member.role} in {member.workspace}")
+
+
 @workspaces.command("add-member")
 @click.argument("slug")
 @click.argument("email")
@@ -284,10 +291,7 @@ def workspaces_add_member(
 ) -> None:
     """Give the user EMAIL the ROLE (admin, user, viewer, billing_admin) in workspace SLUG."""
     member = _run(ctx, lambda s: s.add_member(email, slug, role, actor=_actor()))
-    if as_json:
-        _echo_json(member.as_dict())
-    else:
-        click.echo(f"{member.user} is now {member.role} in {member.workspace}")
+    _echo_member(member, as_json)
 
 
 @workspaces.command("set-role")
@@ -301,10 +305,7 @@ def workspaces_set_role(
 ) -> None:
     """Change the role of member EMAIL in workspace SLUG to ROLE."""
     member = _run(ctx, lambda s: s.set_member_role(email, slug, role, actor=_actor()))
-    if as_json:
-        _echo_json(member.as_dict())
-    else:
-        click.echo(f"{member.user} is now {member.role} in {member.workspace}")
+    _echo_member(member, as_json)
 
 
 @workspaces.command("remove-member")
